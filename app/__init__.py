@@ -1,0 +1,3 @@
+"""CNN Playground: learn and demonstrate convolutional neural networks."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,50 @@
+"""Configuration from `CNNPG_*` environment variables (the CLI options use the same names)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CNNPG_", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(user_data_dir("cnn-playground", appauthor=False)),
+        description="Where the database, queue and trained models live.",
+    )
+    datasets_dir: Path | None = Field(
+        None, description="Dataset files read before keras.datasets is asked to download."
+    )
+    database_url: str | None = None
+    redis_url: str | None = None
+    workers: int = Field(1, ge=0, le=64)
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    # Limits (DESIGN.md "Limits and bad input"); a request over one gets a 4xx naming it.
+    max_request_bytes: int = Field(
+        20 * 1024 * 1024, ge=1024, description="Largest request body, JSON or multipart."
+    )
+    max_upload_bytes: int = Field(15 * 1024 * 1024, ge=1024, description="Largest image file.")
+    max_image_pixels: int = Field(
+        40_000_000, ge=1, description="Largest decoded image (width × height), checked before decoding."
+    )
+    max_kernel_size: int = Field(15, ge=1, le=99, description="Largest kernel side.")
+    max_stride: int = Field(16, ge=1)
+    max_pool_size: int = Field(16, ge=1)
+    lab_max_side: int = Field(
+        1024, ge=16, description="Uploads are scaled down to this side before filtering."
+    )
+    numeric_max_side: int = Field(
+        16, ge=3, le=32, description="Inputs this small are shown as numbers in the Kernel Lab."
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
