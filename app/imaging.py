@@ -1,0 +1,139 @@
+"""Image decoding with limits, and rendering of arrays (signed feature maps) as PNG."""
+
+from __future__ import annotations
+
+import base64
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from app.errors import InvalidInput, LimitExceeded
+
+ALLOWED_FORMATS = {"PNG", "JPEG", "WEBP", "GIF"}
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_bytes: int
+    max_pixels: int
+
+
+def open_image(data: bytes, limits: ImageLimits, field: str = "file") -> Image.Image:
+    """Decode an uploaded image, refusing anything over a limit before decoding it.
+
+    Only the header is read before the pixel count is checked, so a small PNG that
+    claims 50,000 × 50,000 pixels is refused without allocating them. EXIF orientation
+    is applied; animated images give their first frame.
+    """
+    if not data:
+        raise InvalidInput(field, "the file is empty")
+    if len(data) > limits.max_bytes:
+        raise LimitExceeded(
+            field, f"{len(data)} bytes is over the upload limit of {limits.max_bytes} bytes", 413
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
+            OSError, ValueError, SyntaxError) as exc:
+        if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
+            raise LimitExceeded(field, f"the image is over the limit of {limits.max_pixels} pixels",
+                                413) from exc
+        raise InvalidInput(field, "not an image Pillow can read (PNG, JPEG, WebP or GIF)") from exc
+    if img.format not in ALLOWED_FORMATS:
+        raise InvalidInput(field, f"{img.format} images are not accepted; use PNG, JPEG, WebP or GIF")
+    width, height = img.size
+    if width * height > limits.max_pixels:
+        raise LimitExceeded(
+            field,
+            f"{width}×{height} = {width * height} pixels is over the limit of "
+            f"{limits.max_pixels} pixels",
+            413,
+        )
+    try:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise InvalidInput(field, f"the image is truncated or corrupt ({exc})") from exc
+    return img
+
+
+def flatten_alpha(img: Image.Image, background: int = 255) -> Image.Image:
+    """RGB or L with any transparency composited onto a plain background."""
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        base = Image.new("RGBA", rgba.size, (background,) * 3 + (255,))
+        return Image.alpha_composite(base, rgba).convert("RGB")
+    if img.mode in ("L", "RGB"):
+        return img
+    if img.mode in ("I", "I;16", "F"):
+        return img.convert("F").point(lambda v: v / 257 if img.mode != "F" else v).convert("L")
+    return img.convert("RGB")
+
+
+def fit_within(img: Image.Image, max_side: int) -> Image.Image:
+    """Scale down (never up) so neither side exceeds `max_side`, keeping the aspect ratio."""
+    if max(img.size) <= max_side:
+        return img
+    img = img.copy()
+    img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return img
+
+
+def png_bytes(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    # Level 1: these are shown once and thrown away; speed matters more than size.
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _diverging_palette() -> list[int]:
+    """256 colours from blue (negative) through near-white (zero) to red (positive)."""
+    stops = np.array([(5, 48, 97), (67, 147, 195), (247, 247, 247), (214, 96, 77), (103, 0, 31)],
+                     dtype=np.float64)
+    pos = np.linspace(0, 1, len(stops))
+    t = np.linspace(0, 1, 256)
+    rgb = np.stack([np.interp(t, pos, stops[:, c]) for c in range(3)], axis=1)
+    return np.round(rgb).astype(np.uint8).reshape(-1).tolist()
+
+
+DIVERGING_PALETTE = _diverging_palette()
+
+
+@dataclass(frozen=True)
+class SignedScale:
+    """A colour scale symmetric about zero, so white is always exactly 0."""
+
+    minimum: float
+    maximum: float
+
+    @property
+    def bound(self) -> float:
+        return max(abs(self.minimum), abs(self.maximum)) or 1.0
+
+    @classmethod
+    def of(cls, x: np.ndarray) -> SignedScale:
+        return cls(float(x.min()), float(x.max()))
+
+
+def signed_map_image(x: np.ndarray, scale: SignedScale | None = None) -> Image.Image:
+    """A 2-D map as a palette image on a diverging scale (one byte a pixel, quick to encode)."""
+    scale = scale or SignedScale.of(x)
+    idx = np.clip(np.rint(x * (127.5 / scale.bound) + 127.5), 0, 255).astype(np.uint8)
+    img = Image.fromarray(idx)  # mode "L"; a palette turns it into "P"
+    img.putpalette(DIVERGING_PALETTE)
+    return img
+
+
+def gray_image(x: np.ndarray) -> Image.Image:
+    """An array of 0–255 intensities (or any range, clipped) as an 8-bit image."""
+    arr = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    return Image.fromarray(arr)

@@ -1,0 +1,80 @@
+"""The FastAPI application: `uvicorn app.main:app`, or `cnn-playground serve`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from app import __version__
+from app.config import Settings, get_settings
+from app.errors import InvalidInput, LimitExceeded
+from app.middleware import BodySizeLimit, SecurityHeaders
+from app.resources import STATIC_DIR
+from app.routes import health, kernel_lab, pages
+from app.web import describe_errors, error_items, is_htmx, templates
+
+
+def _error_response(request: Request, status: int, errors: list[dict]) -> Response:
+    if is_htmx(request):
+        return templates.TemplateResponse(
+            request, "partials/errors.html", {"errors": describe_errors(errors)}, status_code=status
+        )
+    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=status)
+
+
+def _document_manual_bodies(app: FastAPI, *models: type[BaseModel]) -> None:
+    """Add the schemas of bodies that routes parse themselves (JSON or form) to the OpenAPI."""
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version,
+                                 description=app.description, routes=app.routes)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in models:
+                js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(js.pop("$defs", {}))
+                components[model.__name__] = js
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="CNN Playground",
+        version=__version__,
+        description="Learn and demonstrate convolutional neural networks. "
+        "Errors are 4xx with `detail` naming the field and the reason.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+
+    @app.exception_handler(InvalidInput)
+    async def invalid_input(request: Request, exc: InvalidInput) -> Response:
+        status = exc.status_code if isinstance(exc, LimitExceeded) else 422
+        return _error_response(request, status, error_items(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        errors = [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in exc.errors()]
+        return _error_response(request, 422, errors)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(health.router)
+    app.include_router(kernel_lab.router)
+    app.include_router(pages.router)
+    _document_manual_bodies(app, kernel_lab.ConvolveRequest)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,1 @@
+"""Thin HTTP routes: parse, call the domain, render a template or JSON."""

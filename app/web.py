@@ -1,0 +1,58 @@
+"""What every route shares: templates, settings, and domain errors as HTTP responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ValidationError
+
+from app.config import Settings
+from app.errors import InvalidInput
+from app.resources import TEMPLATES_DIR
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+NAV = [
+    ("kernel_lab", "Kernel Lab", "/kernel-lab"),
+    ("builder", "Model Builder", "/builder"),
+    ("jobs", "Jobs", "/jobs"),
+    ("draw", "Draw", "/draw"),
+    ("api", "API", "/docs"),
+]
+templates.env.globals["nav"] = NAV
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def error_items(exc: InvalidInput, where: str = "body") -> list[dict[str, Any]]:
+    """A domain error in FastAPI's own 422 shape, so every 4xx body reads alike."""
+    return [{"loc": [where, *exc.field.split(".")], "msg": exc.message, "type": "value_error"}]
+
+
+def validate(model: type[BaseModel], data: Any, where: str = "body") -> Any:
+    """Validate like FastAPI does for declared bodies, raising its 422 on failure."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": (where, *e["loc"])} for e in exc.errors(include_url=False,
+                                                                  include_context=False)]
+        ) from None
+
+
+def describe_errors(errors: list[dict[str, Any]]) -> list[str]:
+    """'field: message' lines for people."""
+    lines = []
+    for e in errors:
+        loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "form")]
+        lines.append(f"{'.'.join(loc) or 'request'}: {e.get('msg', '')}")
+    return lines
