@@ -253,8 +253,13 @@ def _images(x: np.ndarray, scale: SignedScale) -> list[tuple[str, str]]:
             for c in range(x.shape[2])]
 
 
-def _table(x: np.ndarray, scale: SignedScale, pickable: str | None = None,
-           marks: dict[tuple[int, int], str] | None = None, pad: tuple[int, int, int, int] = (0, 0, 0, 0)) -> Table:
+def _table(
+    x: np.ndarray,
+    scale: SignedScale,
+    pickable: str | None = None,
+    marks: dict[tuple[int, int], str] | None = None,
+    pad: tuple[int, int, int, int] = (0, 0, 0, 0),
+) -> Table:
     """A numeric table; `pad` (top, bottom, left, right) adds zero cells marked as padding."""
     marks = marks or {}
     top, bottom, left, right = pad

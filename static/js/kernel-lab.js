@@ -11,6 +11,11 @@
   showSourceFields();
   source.addEventListener("change", showSourceFields);
 
+  // "Upload" with no file chosen yet has nothing to show: wait for the file.
+  form.addEventListener("htmx:confirm", function (e) {
+    if (source.value === "upload" && !document.getElementById("file").files.length) e.preventDefault();
+  });
+
   // Editing a weight or the grid size makes the kernel a custom one.
   form.addEventListener("input", function (e) {
     if (e.target.name === "k") document.getElementById("kernel").value = "custom";

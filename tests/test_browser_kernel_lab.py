@@ -1,0 +1,112 @@
+"""The Kernel Lab in a real browser: Playwright driving Debian's chromium."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: the test command installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.base_url = server.url
+    pg.console_errors = errors
+    yield pg
+    context.close()
+    assert not errors, errors  # no script errors and no CSP violations
+
+
+def feature_map_src(pg) -> str:
+    return pg.locator("figure[data-stage=feature_map] img").first.get_attribute("src")
+
+
+def test_horizontal_edge_on_the_cat_changes_the_feature_map(page):
+    page.goto(page.base_url + "/kernel-lab?source=sample:cat&kernel=identity")
+    assert page.locator("#lab-output").get_attribute("data-kernel") == "identity"
+    before = feature_map_src(page)
+    identity_range = page.locator("figure[data-stage=feature_map] .range").inner_text()
+
+    page.select_option("#kernel", "horizontal_edge")
+    page.wait_for_selector("#lab-output[data-kernel=horizontal_edge]")
+    assert feature_map_src(page) != before
+    # The grid shows the lesson's kernel, and the map is signed (negative minimum).
+    weights = [page.locator("#kernel-grid input").nth(i).input_value() for i in range(9)]
+    assert weights == ["-1", "-1", "-1", "0", "0", "0", "1", "1", "1"]
+    edge_range = page.locator("figure[data-stage=feature_map] .range").inner_text()
+    assert edge_range != identity_range and "min -" in edge_range
+    assert page.locator("figure[data-stage=feature_map] .shape").inner_text() == "298 × 449"
+
+    # Stride 2 with "same" padding: ⌈300/2⌉ × ⌈451/2⌉.
+    page.check("input[name=padding][value=same]")
+    page.fill("input[name=stride]", "2")
+    expect(page.locator("figure[data-stage=feature_map] .shape")).to_have_text("150 × 226")
+
+
+def test_numeric_mode_works_through_a_cell(page):
+    page.goto(page.base_url + "/kernel-lab?source=lesson&kernel=x_filter")
+    cells = page.locator("figure[data-stage=feature_map] td")
+    assert [cells.nth(i).inner_text() for i in range(9)] == ["4", "3", "4", "2", "4", "3", "2", "3", "4"]
+    page.click("figure[data-stage=feature_map] td[data-cell='1,0']")
+    page.wait_for_selector("text=Feature map cell (1, 0)")
+    assert page.locator(".breakdown .sum").first.inner_text() == "2"
+    # Its receptive field is the 3×3 block of the input starting at row 1, column 0.
+    assert page.locator("figure[data-stage=input] td.rf").count() == 9
+
+    page.select_option("select[name=pool]", "max")
+    page.wait_for_selector("figure[data-stage=pooled]")
+    page.fill("input[name=pool_stride]", "1")
+    expect(page.locator("figure[data-stage=pooled] .shape")).to_have_text("2 × 2")
+    page.click("figure[data-stage=pooled] td[data-cell='1,1']")
+    page.wait_for_selector("text=Pooled cell (1, 1)")
+    assert page.locator(".breakdown .sum").nth(1).inner_text() == "4"
+
+
+def test_custom_kernel_from_the_grid(page):
+    page.goto(page.base_url + "/kernel-lab?source=lesson&kernel=identity")
+    grid = page.locator("#kernel-grid input")
+    grid.nth(4).fill("2")
+    page.wait_for_selector("#lab-output[data-kernel=custom]")
+    cells = page.locator("figure[data-stage=feature_map] td")
+    # 2 × the centre pixels of the lesson image.
+    assert [cells.nth(i).inner_text() for i in range(3)] == ["2", "2", "2"]
+    assert page.input_value("#kernel") == "custom"
+
+
+def test_upload_shows_an_error_for_a_non_image(page, tmp_path):
+    page.goto(page.base_url + "/kernel-lab")
+    page.select_option("#source", "upload")
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not an image")
+    page.set_input_files("#file", str(bad))
+    page.wait_for_selector("#results .errors")
+    assert "file: not an image" in page.locator("#results .errors").inner_text()
+    # The refused upload is the one expected error; choosing "upload" alone sent nothing.
+    assert all("422" in e or "htmx:" in e for e in page.console_errors), page.console_errors
+    assert sum("422" in e for e in page.console_errors) == 1
+    page.console_errors.clear()
