@@ -150,9 +150,8 @@ def correlate(image: np.ndarray, kernel: np.ndarray, stride: int, padding: Paddi
     # Output i starts its window at i*s - pad_before; filter2D centres window j at j.
     y0 = cy - gy.pad_before + cy_off
     x0 = cx - gx.pad_before + cx_off
-    return np.ascontiguousarray(
-        full[y0 : y0 + (gy.out - 1) * stride + 1 : stride, x0 : x0 + (gx.out - 1) * stride + 1 : stride]
-    )
+    # A view, not a copy: the crop costs nothing, whatever the stride.
+    return full[y0 : y0 + (gy.out - 1) * stride + 1 : stride, x0 : x0 + (gx.out - 1) * stride + 1 : stride]
 
 
 def relu(x: np.ndarray) -> np.ndarray:
@@ -167,15 +166,22 @@ def pool(x: np.ndarray, kind: Literal["max", "average"], size: int, stride: int)
             "pool.size", f"a {size}×{size} window does not fit the {h}×{w} map it pools"
         )
     gy, gx = pool_geometry(h, size, stride), pool_geometry(w, size, stride)
-    if size == stride:  # non-overlapping: a reshape is much faster than windows
-        cropped = x[: gy.out * size, : gx.out * size]
-        blocks = cropped.reshape(gy.out, size, gx.out, size, *x.shape[2:])
-        reduce = blocks.max if kind == "max" else blocks.mean
-        return np.ascontiguousarray(reduce(axis=(1, 3)), dtype=np.float32)
-    windows = np.lib.stride_tricks.sliding_window_view(x, (size, size), axis=(0, 1))
-    windows = windows[: (gy.out - 1) * stride + 1 : stride, : (gx.out - 1) * stride + 1 : stride]
-    reduce = windows.max if kind == "max" else windows.mean
-    return np.ascontiguousarray(reduce(axis=(-2, -1)), dtype=np.float32)
+    # Reduce over the size² offsets of strided views: no window copies, one pass each.
+    span_y, span_x = (gy.out - 1) * stride + 1, (gx.out - 1) * stride + 1
+    out: np.ndarray | None = None
+    for i in range(size):
+        for j in range(size):
+            view = x[i : i + span_y : stride, j : j + span_x : stride]
+            if out is None:
+                out = view.astype(np.float32, copy=True)
+            elif kind == "max":
+                np.maximum(out, view, out=out)
+            else:
+                out += view
+    assert out is not None
+    if kind == "average":
+        out /= size * size
+    return out
 
 
 @dataclass

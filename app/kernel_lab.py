@@ -21,12 +21,12 @@ from app.errors import InvalidInput, LimitExceeded
 from app.imaging import (
     ImageLimits,
     SignedScale,
-    data_url,
     fit_within,
     flatten_alpha,
     gray_image,
     open_image,
-    png_bytes,
+    png_data_urls,
+    preview_url,
     signed_map_image,
 )
 from app.kernels import get_kernel
@@ -246,11 +246,11 @@ def _pool_formula(n: int, size: int, stride: int, axis: str) -> FormulaLine:
     return FormulaLine(axis, f"⌊(n − size) / stride⌋ + 1 = ⌊({n} − {size}) / {stride}⌋ + 1 = {out}")
 
 
-def _images(x: np.ndarray, scale: SignedScale) -> list[tuple[str, str]]:
+def _channel_maps(x: np.ndarray, scale: SignedScale) -> list[tuple[str, Image.Image]]:
+    """One image per channel, all on the stage's one scale so channels compare."""
     if x.ndim == 2:
-        return [("", data_url(png_bytes(signed_map_image(x, scale))))]
-    return [(CHANNEL_NAMES[c], data_url(png_bytes(signed_map_image(x[:, :, c], scale))))
-            for c in range(x.shape[2])]
+        return [("", signed_map_image(x, scale))]
+    return [(CHANNEL_NAMES[c], signed_map_image(x[:, :, c], scale)) for c in range(x.shape[2])]
 
 
 def _table(
@@ -305,15 +305,21 @@ def _image_panels(view: LabView, lab_input: LabInput) -> None:
     result = view.result
     preview = lab_input.preview if lab_input.preview is not None else gray_image(lab_input.pixels)
     view.panels.append(Panel("input", "Input", list(lab_input.pixels.shape),
-                             [("", data_url(png_bytes(preview)))]))
+                             [("", preview_url(preview))]))
     stages = [("feature_map", "Feature map", result.feature_map)]
     if view.request.relu:
         stages.append(("activated", "After ReLU", result.activated))
     if result.pooled is not None:
         stages.append(("pooled", f"{view.request.pool.title()} pooled", result.pooled))
+    pending: list[tuple[Panel, str, Image.Image]] = []
     for key, title, x in stages:
         scale = SignedScale.of(x)
-        view.panels.append(Panel(key, title, list(x.shape), _images(x, scale), scale))
+        panel = Panel(key, title, list(x.shape), scale=scale)
+        view.panels.append(panel)
+        pending += [(panel, label, img) for label, img in _channel_maps(x, scale)]
+    urls = png_data_urls([img for _, _, img in pending])
+    for (panel, label, _), url in zip(pending, urls, strict=True):
+        panel.images.append((label, url))
 
 
 def _numeric_panels(view: LabView, pixels: np.ndarray, gy: conv.AxisGeometry,
