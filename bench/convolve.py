@@ -80,7 +80,7 @@ def main() -> None:
     def opencv_round_trip() -> bytes:
         img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
         out = cv2.filter2D(img, cv2.CV_32F, kernel)
-        ok, enc = cv2.imencode(".png", np.clip(out, 0, 255).astype(np.uint8))
+        _ok, enc = cv2.imencode(".png", np.clip(out, 0, 255).astype(np.uint8))
         return enc.tobytes()
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Set up (once) and run the whole test suite: lint, then pytest. CI runs exactly this.
+# Extra arguments go to pytest (e.g. -k kernel -x).
+source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
+ensure_venv "[test]"
+ensure_debian_packages chromium  # the browser tests drive Debian's chromium (/usr/bin/chromium)
+echo "==> ruff"
+.venv/bin/ruff check app tests bench scripts
+echo "==> pytest"
+exec .venv/bin/python -m pytest "$@"
