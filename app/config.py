@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     datasets_dir: Path | None = Field(
         None, description="Dataset files read before keras.datasets is asked to download."
     )
+    models_dir: Path | None = Field(
+        None, description="Shipped, read-only models (*.keras with *.json); default: models/."
+    )
     database_url: str | None = None
     redis_url: str | None = None
     workers: int = Field(1, ge=0, le=64)

@@ -15,7 +15,8 @@ from app.config import Settings, get_settings
 from app.errors import InvalidInput, LimitExceeded
 from app.middleware import BodySizeLimit, SecurityHeaders
 from app.resources import STATIC_DIR
-from app.routes import health, kernel_lab, pages
+from app.registry import ModelNotFound
+from app.routes import draw, health, kernel_lab, models, pages, predict
 from app.web import describe_errors, error_items, is_htmx, templates
 
 
@@ -67,11 +68,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         errors = [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in exc.errors()]
         return _error_response(request, 422, errors)
 
+    @app.exception_handler(ModelNotFound)
+    async def model_not_found(request: Request, exc: ModelNotFound) -> Response:
+        where = "query" if "model" in request.query_params else "path"
+        return _error_response(request, 404, [{"loc": [where, "model"], "msg": str(exc),
+                                               "type": "not_found"}])
+
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health.router)
     app.include_router(kernel_lab.router)
+    app.include_router(predict.router)
+    app.include_router(models.router)
+    app.include_router(draw.router)
     app.include_router(pages.router)
-    _document_manual_bodies(app, kernel_lab.ConvolveRequest)
+    _document_manual_bodies(app, kernel_lab.ConvolveRequest, predict.PredictJSON)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(SecurityHeaders)
     return app

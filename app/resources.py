@@ -20,3 +20,4 @@ def _find(name: str) -> Path:
 
 TEMPLATES_DIR = _find("templates")
 STATIC_DIR = _find("static")
+MODELS_DIR = _find("models")

@@ -35,7 +35,10 @@ def is_htmx(request: Request) -> bool:
 
 def error_items(exc: InvalidInput, where: str = "body") -> list[dict[str, Any]]:
     """A domain error in FastAPI's own 422 shape, so every 4xx body reads alike."""
-    return [{"loc": [where, *exc.field.split(".")], "msg": exc.message, "type": "value_error"}]
+    parts = exc.field.split(".")
+    if parts[0] in ("query", "path", "header"):  # the field says where it was sent
+        where, parts = parts[0], parts[1:]
+    return [{"loc": [where, *parts], "msg": exc.message, "type": "value_error"}]
 
 
 def validate(model: type[BaseModel], data: Any, where: str = "body") -> Any:

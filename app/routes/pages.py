@@ -24,7 +24,6 @@ def api_docs(request: Request) -> Response:
 _COMING = {
     "builder": ("Model Builder", "/builder"),
     "jobs": ("Jobs", "/jobs"),
-    "draw": ("Draw", "/draw"),
 }
 
 

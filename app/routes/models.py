@@ -1,0 +1,55 @@
+"""The model registry over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel
+
+from app.registry import check_id, get_model, list_models, model_path
+
+router = APIRouter(tags=["models"])
+
+
+class ModelItem(BaseModel):
+    id: str
+    name: str
+    dataset: str
+    input_shape: list[int]
+    shipped: bool
+    test_accuracy: float | None
+    created: str
+
+
+@router.get("/api/models", response_model=list[ModelItem])
+def models() -> list[dict[str, Any]]:
+    """Every model; shipped models (read-only) first."""
+    return [m.public() for m in list_models()]
+
+
+@router.get("/api/models/{model_id}")
+def model_detail(model_id: str) -> dict[str, Any]:
+    """The model with its architecture and training record."""
+    info = get_model(check_id(model_id, "path.model_id"))
+    meta = {k: v for k, v in info.meta.items() if k not in ("id", "name", "dataset")}
+    return {**info.public(), **meta}
+
+
+@router.get("/api/models/{model_id}/download", response_class=FileResponse)
+def download(model_id: str) -> Response:
+    """The `.keras` file, loadable with `keras.saving.load_model`."""
+    info = get_model(check_id(model_id, "path.model_id"))
+    return FileResponse(model_path(info.id), media_type="application/octet-stream",
+                        filename=f"{info.id}.keras")
+
+
+@router.delete("/api/models/{model_id}", status_code=204,
+               responses={403: {"description": "Shipped models are read-only"}})
+def delete(model_id: str) -> Response:
+    info = get_model(check_id(model_id, "path.model_id"))
+    if info.shipped:
+        return JSONResponse({"detail": f"model {info.id} is shipped with the application and "
+                             "is read-only: it cannot be deleted"}, status_code=403)
+    return Response(status_code=204)  # pragma: no cover - trained models arrive with the jobs
