@@ -149,9 +149,9 @@ def check(spec: ArchitectureSpec, max_layers: int = 50, max_params: int = 5_000_
             return InvalidInput(where, f"layer {where.split('.')[1]} ({layer.type}): {msg}")
 
         params = trainable = 0
-        if isinstance(layer, Conv2D | MaxPooling2D | AveragePooling2D | GlobalAveragePooling2D):
-            if len(shape) != 3:
-                raise bad(f"needs a 3-D input (height, width, channels), got {shape}; "
+        spatial = isinstance(layer, Conv2D | MaxPooling2D | AveragePooling2D | GlobalAveragePooling2D)
+        if spatial and len(shape) != 3:
+            raise bad(f"needs a 3-D input (height, width, channels), got {shape}; "
                           "it cannot follow Flatten, Dense or global pooling")
         h = w = c = 0
         if len(shape) == 3:

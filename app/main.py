@@ -14,8 +14,8 @@ from app import __version__
 from app.config import Settings, get_settings
 from app.errors import InvalidInput, LimitExceeded
 from app.middleware import BodySizeLimit, SecurityHeaders
-from app.resources import STATIC_DIR
 from app.registry import ModelNotFound
+from app.resources import STATIC_DIR
 from app.routes import draw, health, kernel_lab, models, pages, predict
 from app.web import describe_errors, error_items, is_htmx, templates
 
