@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     workers: int = Field(1, ge=0, le=64)
+    inference_threads: int = Field(
+        1, ge=0, le=64, description="TensorFlow threads per inference op (0: TF's default). One "
+        "is quickest for these small models, and lets concurrent requests use the other cores.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 

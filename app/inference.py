@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from app import digits
+from app.config import get_settings
 from app.errors import InvalidInput
 from app.imaging import SignedScale, flatten_alpha, png_data_urls, signed_map_image
 from app.registry import ModelInfo, get_model, model_path
@@ -86,6 +87,24 @@ class LoadedModel:
 
 _loaded: dict[str, LoadedModel] = {}
 _lock = threading.Lock()
+_threads_set = False
+
+
+def _configure_tensorflow() -> None:
+    """Thread counts can only be set before TensorFlow's runtime starts: do it once, first."""
+    global _threads_set
+    if _threads_set:
+        return
+    _threads_set = True
+    n = get_settings().inference_threads
+    if n:
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(n)
+            tf.config.threading.set_inter_op_parallelism_threads(n)
+        except RuntimeError:  # already initialised by something else in this process
+            pass
 
 
 def load(model_id: str) -> LoadedModel:
@@ -95,6 +114,7 @@ def load(model_id: str) -> LoadedModel:
         return cached
     info = get_model(model_id)
     with _lock:
+        _configure_tensorflow()
         if model_id not in _loaded:
             _loaded[model_id] = LoadedModel(info)
         return _loaded[model_id]

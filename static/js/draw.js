@@ -54,7 +54,7 @@
 
   canvas.addEventListener("pointerdown", function (e) {
     e.preventDefault();
-    canvas.setPointerCapture(e.pointerId);
+    try { canvas.setPointerCapture(e.pointerId); } catch (_) { /* synthetic or already gone */ }
     current = [point(e)];
     strokes.push(current);
     paint();

@@ -1,0 +1,78 @@
+"""The shipped model itself, and feature maps of an RGB (CIFAR-10) model."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import httpx
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.architecture import ArchitectureSpec, build_model, check
+from app.datasets import load_dataset
+from tests.conftest import ROOT, Server
+from tests.digits_data import DATA, encode
+
+MODELS = ROOT / "models"
+
+
+def test_shipped_model_matches_its_metadata():
+    meta = json.loads((MODELS / "mnist_digits.json").read_text())
+    path = MODELS / "mnist_digits.keras"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == meta["sha256"]
+    assert meta["test_accuracy"] >= 0.993
+    spec = ArchitectureSpec.model_validate(meta["architecture"])
+    model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    assert check(spec).total_params == model.count_params() == meta["total_params"]
+
+
+def test_shipped_model_accuracy_on_real_test_digits():
+    data = load_dataset("mnist", DATA)
+    model = keras.saving.load_model(MODELS / "mnist_digits.keras", compile=False, safe_mode=True)
+    probs = model(data.x_test, training=False)
+    accuracy = float((np.argmax(probs, axis=1) == data.y_test).mean())
+    assert accuracy >= 0.99, accuracy  # 1,000 real test digits
+
+
+@pytest.fixture(scope="module")
+def rgb_server(tmp_path_factory):
+    """A server whose shipped-models folder holds a small CIFAR-10 model."""
+    folder = tmp_path_factory.mktemp("models")
+    spec = ArchitectureSpec.model_validate({
+        "name": "cifar_tiny", "input_shape": [32, 32, 3], "layers": [
+            {"type": "Conv2D", "filters": 8, "kernel_size": 3, "activation": "relu"},
+            {"type": "AveragePooling2D", "pool_size": 2},
+            {"type": "Conv2D", "filters": 16, "kernel_size": 3, "padding": "same", "activation": "relu"},
+            {"type": "GlobalAveragePooling2D"},
+            {"type": "Dense", "units": 10, "activation": "softmax"}]})
+    keras.utils.set_random_seed(1)
+    build_model(spec).save(folder / "cifar_tiny.keras")
+    data = load_dataset("cifar10", DATA)
+    (folder / "cifar_tiny.json").write_text(json.dumps({
+        "name": "CIFAR tiny", "dataset": "cifar10", "input_shape": [32, 32, 3],
+        "class_names": data.class_names, "test_accuracy": None}))
+    srv = Server(tmp_path_factory.mktemp("rgb"), {"CNNPG_MODELS_DIR": str(folder)})
+    yield srv, data
+    srv.stop()
+
+
+def test_feature_maps_of_an_rgb_model(rgb_server):
+    srv, data = rgb_server
+    photo = Image.fromarray((data.x_test[0] * 255).astype(np.uint8)).resize((128, 128))
+    r = httpx.post(f"{srv.url}/api/models/cifar_tiny/feature-maps",
+                   files={"file": ("cat.png", encode(photo, "PNG"), "image/png")}, timeout=60)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [(lay["name"], lay["shape"]) for lay in body["layers"]] == [
+        ("conv2d", [30, 30, 8]), ("average_pooling2d", [15, 15, 8]), ("conv2d_1", [15, 15, 16])]
+    assert body["kernels"]["shape"] == [3, 3, 3, 8]
+    seen = Image.open(io.BytesIO(__import__("base64").b64decode(body["input"].split(",")[1])))
+    assert seen.size == (32, 32) and seen.mode == "RGB"
+    assert len(body["probabilities"]) == 10 and body["class_name"] in data.class_names
+    r = httpx.post(f"{srv.url}/predict", params={"model": "cifar_tiny"},
+                   files={"file": ("cat.png", encode(photo, "PNG"), "image/png")})
+    assert r.status_code == 200 and r.json()["model"] == "cifar_tiny"
