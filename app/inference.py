@@ -1,13 +1,17 @@
 """Prediction and feature maps, with each model loaded once and kept.
 
-`model.predict()` sets up a data pipeline on every call (about 100 ms here); instead each
-model's forward pass is traced once into a TensorFlow concrete function, which a request
-calls directly (about 1 ms for the digit model). Concrete functions are safe to call
-from several threads at once.
+`model.predict()` sets up a data pipeline on every call (about 100 ms here). Instead,
+at load, each model's forward pass is traced into a TensorFlow concrete function (for
+batches and feature maps; safe to call from several threads) and converted to a LiteRT
+(TensorFlow Lite) interpreter for single predictions: 0.1 ms for the digit model,
+against 1 ms through TensorFlow's runtime. Both compute the same Keras model.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -24,6 +28,7 @@ from app.registry import ModelInfo, get_model, model_path
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+log = logging.getLogger(__name__)
 MAP_LAYER_TYPES = ("Conv2D", "MaxPooling2D", "AveragePooling2D")
 
 
@@ -76,13 +81,50 @@ class LoadedModel:
                                  + [model.outputs[0]])
         self._maps = tf.function(lambda x: maps_model(x, training=False)).get_concrete_function(spec)
         self._tf = tf
-        self.predict(np.zeros((1, *info.input_shape), np.float32))  # warm up
+        self._lite = _LiteRunner.convert(model)
+        zeros = np.zeros((1, *info.input_shape), np.float32)
+        self.predict(zeros)  # warm up both paths, so no request pays for their first run
+        self.activations(zeros)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
+        if len(x) == 1 and self._lite is not None:
+            return self._lite.run(x)
         return self._forward(self._tf.constant(x, dtype=self._tf.float32)).numpy()
 
     def activations(self, x: np.ndarray) -> list[np.ndarray]:
         return [t.numpy() for t in self._maps(self._tf.constant(x, dtype=self._tf.float32))]
+
+
+class _LiteRunner:
+    """One LiteRT interpreter for batch-size-1 calls; interpreters are not thread-safe."""
+
+    def __init__(self, content: bytes) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter = Interpreter(model_content=content, num_threads=1)
+        self._interpreter.allocate_tensors()
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._lock = threading.Lock()
+
+    @classmethod
+    def convert(cls, model) -> _LiteRunner | None:
+        """None where LiteRT or the conversion is unavailable: TensorFlow then serves alone."""
+        try:
+            import tensorflow as tf
+
+            with contextlib.redirect_stdout(io.StringIO()):
+                content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+            return cls(content)
+        except Exception:
+            log.warning("LiteRT unavailable for %s; using TensorFlow", model.name, exc_info=True)
+            return None
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        with self._lock:
+            self._interpreter.set_tensor(self._input, np.ascontiguousarray(x, dtype=np.float32))
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output)
 
 
 _loaded: dict[str, LoadedModel] = {}
@@ -118,6 +160,14 @@ def load(model_id: str) -> LoadedModel:
         if model_id not in _loaded:
             _loaded[model_id] = LoadedModel(info)
         return _loaded[model_id]
+
+
+def warm_up(model_id: str) -> None:
+    """Load a model ahead of its first request (called in the background at start-up)."""
+    try:
+        load(model_id)
+    except Exception:
+        log.exception("could not load model %s ahead of time", model_id)
 
 
 def prepare(img: Image.Image, info: ModelInfo, field: str = "image") -> np.ndarray:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -10,11 +14,11 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from app import __version__
+from app import __version__, inference
 from app.config import Settings, get_settings
 from app.errors import InvalidInput, LimitExceeded
 from app.middleware import BodySizeLimit, SecurityHeaders
-from app.registry import ModelNotFound
+from app.registry import DEFAULT_MODEL, ModelNotFound
 from app.resources import STATIC_DIR
 from app.routes import draw, health, kernel_lab, models, pages, predict
 from app.web import describe_errors, error_items, is_htmx, templates
@@ -46,9 +50,19 @@ def _document_manual_bodies(app: FastAPI, *models: type[BaseModel]) -> None:
     app.openapi = openapi
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Load the default model in the background: /healthz answers at once, and the first
+    # visitor to the Draw page does not wait for TensorFlow to start.
+    threading.Thread(target=inference.warm_up, args=(DEFAULT_MODEL,), daemon=True,
+                     name="warm-up").start()
+    yield
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
+        lifespan=lifespan,
         title="CNN Playground",
         version=__version__,
         description="Learn and demonstrate convolutional neural networks. "

@@ -7,8 +7,6 @@ import math
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_browser_kernel_lab import browser, page  # noqa: F401  (fixtures)
-
 pytestmark = pytest.mark.browser
 
 

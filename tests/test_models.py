@@ -76,3 +76,17 @@ def test_feature_maps_of_an_rgb_model(rgb_server):
     r = httpx.post(f"{srv.url}/predict", params={"model": "cifar_tiny"},
                    files={"file": ("cat.png", encode(photo, "PNG"), "image/png")})
     assert r.status_code == 200 and r.json()["model"] == "cifar_tiny"
+
+
+def test_served_predictions_equal_the_keras_model():
+    """The fast path (LiteRT, one at a time) and batches (TensorFlow) both give Keras' answer."""
+    from app import inference
+
+    loaded = inference.load("mnist_digits")
+    assert loaded._lite is not None  # the fast path is there on this platform
+    data = load_dataset("mnist", DATA)
+    x = data.x_test[:20]
+    expected = loaded.model(x, training=False).numpy()
+    singles = np.concatenate([loaded.predict(x[i : i + 1]) for i in range(len(x))])
+    np.testing.assert_allclose(singles, expected, atol=1e-5)
+    np.testing.assert_allclose(loaded.predict(x), expected, atol=1e-5)

@@ -14,6 +14,10 @@ from tests.digits_data import as_canvas_png, encode, mnist_test
 from tests.test_api_kernel_lab import png_claiming
 
 
+def upload(data: bytes, mime: str = "image/png") -> dict:
+    return {"file": ("upload", data, mime)}
+
+
 def predict_file(client, data: bytes, name="digit.png", mime="image/png", **params):
     return client.post("/predict", params=params, files={"file": (name, data, mime)})
 
@@ -173,11 +177,11 @@ def test_download_loads_with_keras(client, tmp_path):
 
 def test_feature_maps_of_every_layer(client):
     x, y = mnist_test()
-    r = client.post("/api/models/mnist_digits/feature-maps", files={"file": ("d.png", as_canvas_png(x[7]), "image/png")})
+    r = client.post("/api/models/mnist_digits/feature-maps", files=upload(as_canvas_png(x[7])))
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["label"] == int(y[7])
-    layers = [(layer["name"], layer["type"], layer["shape"], len(layer["channels"])) for layer in body["layers"]]
+    layers = [(lay["name"], lay["type"], lay["shape"], len(lay["channels"])) for lay in body["layers"]]
     assert layers == [
         ("conv1", "Conv2D", [26, 26, 32], 32), ("conv2", "Conv2D", [24, 24, 32], 32),
         ("pool1", "MaxPooling2D", [12, 12, 32], 32), ("conv3", "Conv2D", [10, 10, 64], 64),
@@ -195,12 +199,12 @@ def test_feature_maps_of_every_layer(client):
 @pytest.mark.parametrize(
     ("kwargs", "status", "field", "fragment"),
     [
-        ({"files": {"file": ("e.png", b"", "image/png")}}, 422, "file", "empty"),
-        ({"files": {"file": ("t.png", as_canvas_png(mnist_test()[0][0])[:200], "image/png")}}, 422, "file", "truncated"),
-        ({"files": {"file": ("n.txt", b"hello, not an image at all", "text/plain")}}, 422, "file", "not an image"),
-        ({"files": {"file": ("b.png", png_claiming(50_000, 50_000), "image/png")}}, 413, "file", "limit of 40000000 pixels"),
-        ({"files": {"file": ("big.png", b"\x89PNG" + b"\0" * (16 << 20), "image/png")}}, 413, "file", "upload limit"),
-        ({"files": {"file": ("blank.png", encode(Image.new("L", (280, 280), 255), "PNG"), "image/png")}}, 422, "file", "no digit found"),
+        ({"files": upload(b"")}, 422, "file", "empty"),
+        ({"files": upload(as_canvas_png(mnist_test()[0][0])[:200])}, 422, "file", "truncated"),
+        ({"files": upload(b"hello, not an image at all", "text/plain")}, 422, "file", "not an image"),
+        ({"files": upload(png_claiming(50_000, 50_000))}, 413, "file", "limit of 40000000 pixels"),
+        ({"files": upload(b"\x89PNG" + b"\0" * (16 << 20))}, 413, "file", "upload limit"),
+        ({"files": upload(encode(Image.new("L", (280, 280), 255), "PNG"))}, 422, "file", "no digit found"),
         ({"json": {"pixels": [[0] * 28] * 27}}, 422, "pixels", "28×28"),
         ({"json": {"pixels": [[300] * 28] * 28}}, 422, "pixels", "0–255"),
         ({"json": {"pixels": [[-1] * 28] * 28}}, 422, "pixels", "0–255"),
