@@ -28,6 +28,60 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    _export(args, ["data_dir", "datasets_dir", "database_url", "redis_url"])
+    from app.worker import run
+
+    run()
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a preset in this process, with Keras' progress bar, into the same registry."""
+    _export(args, ["data_dir", "datasets_dir", "database_url"])
+    from app import registry, training
+    from app.config import get_settings
+    from app.datasets import CLASS_NAMES
+    from app.errors import InvalidInput
+    from app.jobs import JobRequest, TrainingSettings, validate_request
+    from app.presets import get_preset
+
+    preset = get_preset(args.preset)
+    if preset is None:
+        from app.presets import PRESETS
+
+        print(f"unknown preset {args.preset!r}; choose one of: "
+              f"{', '.join(p.name for p in PRESETS)}", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    overrides = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size,
+                                   "learning_rate": args.learning_rate,
+                                   "optimizer": args.optimizer,
+                                   "train_samples": args.train_samples}.items() if v is not None}
+    try:
+        req = JobRequest(architecture=preset.name, dataset=args.dataset or preset.dataset,
+                         training=TrainingSettings(**{**preset.training, **overrides}))
+        spec, _ = validate_request(req, settings)
+    except (InvalidInput, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"training {preset.name} on {req.dataset}: {req.training.model_dump()}")
+    outcome = training.train(spec, req.dataset, req.training.model_dump(),
+                             datasets_dir=settings.datasets_dir, verbose=1)
+    model_id = registry.save_trained(
+        name=args.name or preset.name, dataset=req.dataset, input_shape=list(spec.input_shape),
+        class_names=CLASS_NAMES[req.dataset], test_accuracy=outcome.test_accuracy,
+        test_loss=outcome.test_loss, total_params=outcome.total_params,
+        architecture=spec.model_dump(mode="json", exclude_none=True),
+        training={**req.training.model_dump(), "seconds": round(outcome.seconds, 2),
+                  "history": outcome.history},
+        keras_bytes=outcome.keras_bytes,
+    )
+    print(f"test accuracy {outcome.test_accuracy:.4f} (loss {outcome.test_loss:.4f}); "
+          f"saved as model {model_id}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cnn-playground",
@@ -45,6 +99,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--reload", action="store_true", help="restart on code changes")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="take training jobs from the queue (add more anywhere)")
+    for opt in ("data-dir", "datasets-dir", "database-url", "redis-url"):
+        worker.add_argument(f"--{opt}", help=f"CNNPG_{opt.upper().replace('-', '_')}")
+    worker.set_defaults(func=cmd_worker)
+
+    train = sub.add_parser("train", help="train a preset here, with a progress bar")
+    train.add_argument("--preset", required=True, help="a preset name (GET /api/presets)")
+    train.add_argument("--dataset", choices=["mnist", "fashion_mnist", "cifar10"])
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--learning-rate", type=float)
+    train.add_argument("--optimizer")
+    train.add_argument("--train-samples", type=int, help="use only the first N training images")
+    train.add_argument("--name", help="the model's name in the registry")
+    for opt in ("data-dir", "datasets-dir", "database-url"):
+        train.add_argument(f"--{opt}", help=f"CNNPG_{opt.upper().replace('-', '_')}")
+    train.set_defaults(func=cmd_train)
     return parser
 
 

@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     max_kernel_size: int = Field(15, ge=1, le=99, description="Largest kernel side.")
     max_stride: int = Field(16, ge=1)
     max_pool_size: int = Field(16, ge=1)
+    max_layers: int = Field(50, ge=1, description="Most layers in an architecture.")
+    max_params: int = Field(5_000_000, ge=1, description="Most parameters in a model.")
+    max_epochs: int = Field(50, ge=1, description="Most epochs a job may train.")
+    max_train_samples: int = Field(60_000, ge=10, description="Most training images a job uses.")
+    max_queued_jobs: int = Field(50, ge=1, description="Jobs waiting at once; more get a 429.")
+    heartbeat_timeout: float = Field(
+        20.0, ge=2, description="Seconds without a heartbeat before a running job is failed."
+    )
     lab_max_side: int = Field(
         1024, ge=16, description="Uploads are scaled down to this side before filtering."
     )

@@ -162,6 +162,12 @@ def load(model_id: str) -> LoadedModel:
         return _loaded[model_id]
 
 
+def forget(model_id: str) -> None:
+    """Drop a deleted model from memory."""
+    with _lock:
+        _loaded.pop(model_id, None)
+
+
 def warm_up(model_id: str) -> None:
     """Load a model ahead of its first request (called in the background at start-up)."""
     try:

@@ -16,11 +16,14 @@ from pydantic import BaseModel
 
 from app import __version__, inference
 from app.config import Settings, get_settings
+from app.db import sessions
 from app.errors import InvalidInput, LimitExceeded
+from app.jobs import JobNotFound
 from app.middleware import BodySizeLimit, SecurityHeaders
 from app.registry import DEFAULT_MODEL, ModelNotFound
 from app.resources import STATIC_DIR
-from app.routes import draw, health, kernel_lab, models, pages, predict
+from app.routes import builder, draw, health, jobs, kernel_lab, models, pages, predict
+from app.supervisor import Supervisor
 from app.web import describe_errors, error_items, is_htmx, templates
 
 
@@ -52,11 +55,20 @@ def _document_manual_bodies(app: FastAPI, *models: type[BaseModel]) -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    sessions(settings)  # create the database (and its tables) before anything needs it
+    supervisor = Supervisor(settings) if settings.workers > 0 else None
+    if supervisor is not None:
+        supervisor.start()
     # Load the default model in the background: /healthz answers at once, and the first
     # visitor to the Draw page does not wait for TensorFlow to start.
     threading.Thread(target=inference.warm_up, args=(DEFAULT_MODEL,), daemon=True,
                      name="warm-up").start()
-    yield
+    try:
+        yield
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -88,12 +100,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _error_response(request, 404, [{"loc": [where, "model"], "msg": str(exc),
                                                "type": "not_found"}])
 
+    @app.exception_handler(JobNotFound)
+    async def job_not_found(request: Request, exc: JobNotFound) -> Response:
+        return _error_response(request, 404, [{"loc": ["path", "job_id"], "msg": str(exc),
+                                               "type": "not_found"}])
+
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health.router)
     app.include_router(kernel_lab.router)
     app.include_router(predict.router)
     app.include_router(models.router)
     app.include_router(draw.router)
+    app.include_router(jobs.router)
+    app.include_router(builder.router)
     app.include_router(pages.router)
     _document_manual_bodies(app, kernel_lab.ConvolveRequest, predict.PredictJSON)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

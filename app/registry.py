@@ -1,13 +1,17 @@
-"""The model registry: shipped models (read-only, in models/) and, later, trained ones.
+"""The model registry: shipped models (read-only, in models/) and trained ones (database).
 
 A model id from a request is only ever looked up among the ids the registry knows;
-it never becomes a file path.
+it never becomes a file path unchecked (trained models are cached on disk under ids
+that match MODEL_ID).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -76,22 +80,110 @@ def _scan_shipped(folder: Path) -> dict[str, tuple[ModelInfo, Path]]:
 DEFAULT_MODEL = "mnist_digits"
 
 
+def _trained_info(row) -> ModelInfo:
+    return ModelInfo(
+        id=row.id, name=row.name, dataset=row.dataset, input_shape=tuple(row.input_shape),
+        shipped=False, test_accuracy=row.test_accuracy,
+        created=row.created.isoformat() + "Z" if row.created else "",
+        class_names=list(row.class_names),
+        meta={"architecture": row.architecture, "training": row.training,
+              "total_params": row.total_params, "test_loss": row.test_loss,
+              "job_id": row.job_id, "sha256": row.sha256},
+    )
+
+
 def list_models() -> list[ModelInfo]:
-    """Shipped models first."""
-    return [info for info, _ in _shipped().values()]
+    """Shipped models first, then trained ones, newest first."""
+    from sqlalchemy import select
+
+    from app.db import ModelRow, sessions
+
+    with sessions(get_settings())() as s:
+        rows = s.execute(select(ModelRow.id, ModelRow.name, ModelRow.dataset, ModelRow.input_shape,
+                                ModelRow.test_accuracy, ModelRow.created, ModelRow.class_names,
+                                ModelRow.architecture, ModelRow.training, ModelRow.total_params,
+                                ModelRow.test_loss, ModelRow.job_id, ModelRow.sha256)
+                         .order_by(ModelRow.created.desc())).all()
+    return [info for info, _ in _shipped().values()] + [_trained_info(r) for r in rows]
 
 
 def get_model(model_id: str) -> ModelInfo:
     check_id(model_id)
     entry = _shipped().get(model_id)
-    if entry is None:
+    if entry is not None:
+        return entry[0]
+    row = _trained_row(model_id)
+    return _trained_info(row)
+
+
+def _trained_row(model_id: str, with_bytes: bool = False):
+    from sqlalchemy import select
+    from sqlalchemy.orm import defer
+
+    from app.db import ModelRow, sessions
+
+    with sessions(get_settings())() as s:
+        q = select(ModelRow).where(ModelRow.id == model_id)
+        if not with_bytes:
+            q = q.options(defer(ModelRow.keras_bytes))
+        row = s.scalars(q).first()
+    if row is None:
         raise ModelNotFound(model_id)
-    return entry[0]
+    return row
 
 
 def model_path(model_id: str) -> Path:
+    """The `.keras` file: shipped in models/, trained ones cached from the database."""
     check_id(model_id)
     entry = _shipped().get(model_id)
-    if entry is None:
-        raise ModelNotFound(model_id)
-    return entry[1]
+    if entry is not None:
+        return entry[1]
+    cache = get_settings().data_dir / "model-cache"
+    path = cache / f"{model_id}.keras"
+    if not path.is_file():
+        row = _trained_row(model_id, with_bytes=True)
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(row.keras_bytes)
+        tmp.replace(path)
+    return path
+
+
+def model_bytes(model_id: str) -> bytes:
+    return model_path(model_id).read_bytes()
+
+
+def save_trained(*, name: str, dataset: str, input_shape: list[int], class_names: list[str],
+                 test_accuracy: float, test_loss: float, total_params: int,
+                 architecture: dict[str, Any], training: dict[str, Any], keras_bytes: bytes,
+                 job_id: str | None = None, owner: str | None = None) -> str:
+    from app.db import ModelRow, sessions
+
+    model_id = f"{name[:40]}-{secrets.token_hex(4)}" if MODEL_ID.match(name[:40]) else \
+        f"model-{secrets.token_hex(4)}"
+    with sessions(get_settings()).begin() as s:
+        s.add(ModelRow(id=model_id, name=name, owner=owner, dataset=dataset,
+                       input_shape=list(input_shape), class_names=list(class_names),
+                       test_accuracy=test_accuracy, test_loss=test_loss,
+                       total_params=total_params, architecture=architecture, training=training,
+                       job_id=job_id, keras_bytes=keras_bytes,
+                       sha256=hashlib.sha256(keras_bytes).hexdigest()))
+    return model_id
+
+
+class ReadOnlyModel(PermissionError):
+    pass
+
+
+def delete_model(model_id: str) -> None:
+    from sqlalchemy import delete
+
+    from app.db import ModelRow, sessions
+
+    info = get_model(model_id)
+    if info.shipped:
+        raise ReadOnlyModel(f"model {model_id} is shipped with the application and is read-only:"
+                            " it cannot be deleted")
+    with sessions(get_settings()).begin() as s:
+        s.execute(delete(ModelRow).where(ModelRow.id == model_id))
+    (get_settings().data_dir / "model-cache" / f"{model_id}.keras").unlink(missing_ok=True)

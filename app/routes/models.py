@@ -8,7 +8,8 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
 
-from app.registry import check_id, get_model, list_models, model_path
+from app import inference
+from app.registry import ReadOnlyModel, check_id, delete_model, get_model, list_models, model_path
 
 router = APIRouter(tags=["models"])
 
@@ -48,8 +49,10 @@ def download(model_id: str) -> Response:
 @router.delete("/api/models/{model_id}", status_code=204,
                responses={403: {"description": "Shipped models are read-only"}})
 def delete(model_id: str) -> Response:
-    info = get_model(check_id(model_id, "path.model_id"))
-    if info.shipped:
-        return JSONResponse({"detail": f"model {info.id} is shipped with the application and "
-                             "is read-only: it cannot be deleted"}, status_code=403)
-    return Response(status_code=204)  # pragma: no cover - trained models arrive with the jobs
+    """Delete a trained model; shipped models are read-only."""
+    try:
+        delete_model(check_id(model_id, "path.model_id"))
+    except ReadOnlyModel as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=403)
+    inference.forget(model_id)
+    return Response(status_code=204)

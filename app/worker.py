@@ -1,0 +1,101 @@
+"""Worker processes: they take jobs from the queue and train them.
+
+TensorFlow is imported once when a worker starts and kept. While a job runs, a
+heartbeat thread stamps it every second and notices a cancel; the web server fails
+jobs whose heartbeat stops (a killed worker), so none stays `running` forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+from pathlib import Path
+
+from app import jobs
+from app.config import get_settings
+
+log = logging.getLogger("cnn_playground.worker")
+HEARTBEAT_SECONDS = 1.0
+
+
+def worker_id(pid: int | None = None) -> str:
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
+
+
+class Heartbeat(threading.Thread):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(daemon=True, name=f"heartbeat-{job_id}")
+        self.job_id = job_id
+        self.stop = threading.Event()
+        self.cancel = threading.Event()
+
+    def run(self) -> None:
+        settings = get_settings()
+        while not self.stop.wait(HEARTBEAT_SECONDS):
+            try:
+                if jobs.heartbeat(settings, self.job_id):
+                    self.cancel.set()
+            except Exception:  # a busy database must not kill the job
+                log.warning("heartbeat failed for %s", self.job_id, exc_info=True)
+
+
+def execute(job_id: str) -> None:
+    """Run one job to its end: succeeded (model in the registry), failed or cancelled."""
+    from app import registry, training
+    from app.architecture import ArchitectureSpec
+    from app.datasets import CLASS_NAMES
+
+    settings = get_settings()
+    row = jobs.claim(settings, job_id, worker_id())
+    if row is None:
+        log.info("job %s was cancelled or taken before it started", job_id)
+        return
+    beat = Heartbeat(job_id)
+    beat.start()
+    try:
+        spec = ArchitectureSpec.model_validate(row.architecture)
+        outcome = training.train(
+            spec, row.dataset, row.training,
+            datasets_dir=Path(settings.datasets_dir) if settings.datasets_dir else None,
+            sink=lambda progress: jobs.save_progress(settings, job_id, progress),
+            should_stop=beat.cancel.is_set,
+        )
+        model_id = registry.save_trained(
+            name=row.name, dataset=row.dataset, input_shape=list(spec.input_shape),
+            class_names=CLASS_NAMES[row.dataset], test_accuracy=outcome.test_accuracy,
+            test_loss=outcome.test_loss, total_params=outcome.total_params,
+            architecture=row.architecture,
+            training={**row.training, "seconds": round(outcome.seconds, 2),
+                      "history": outcome.history},
+            keras_bytes=outcome.keras_bytes, job_id=job_id, owner=row.owner,
+        )
+        jobs.finish(settings, job_id, "succeeded", result={
+            "test_loss": outcome.test_loss, "test_accuracy": outcome.test_accuracy,
+            "model_id": model_id, "confusion_matrix": outcome.confusion_matrix,
+            "misclassified": outcome.misclassified, "train_seconds": round(outcome.seconds, 2),
+        })
+        log.info("job %s succeeded: accuracy %.4f, model %s", job_id, outcome.test_accuracy,
+                 model_id)
+    except training.JobCancelled:
+        jobs.finish(settings, job_id, "cancelled", error="cancelled while training")
+        log.info("job %s cancelled", job_id)
+    except Exception as exc:
+        log.error("job %s failed:\n%s", job_id, traceback.format_exc())
+        jobs.finish(settings, job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+    finally:
+        beat.stop.set()
+
+
+def run() -> None:
+    """The worker's main loop: one job at a time, TensorFlow imported once, up front."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    import tensorflow  # noqa: F401  (once, here, rather than in the first job)
+
+    from app.queue import huey
+
+    log.info("worker %s ready", worker_id())
+    huey.create_consumer(workers=1, worker_type="thread", periodic=False,
+                         check_worker_health=True, initial_delay=0.1, max_delay=1.0).run()
