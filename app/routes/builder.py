@@ -43,9 +43,9 @@ DEFAULT_TRAINING = {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 6
 
 def _value(raw: str, kind: str) -> Any:
     raw = raw.strip()
+    if raw == "":
+        return None  # omitted: Keras' default applies, or validation says it is required
     if kind in ("pair", "pair?"):
-        if raw == "" and kind == "pair?":
-            return None
         parts = [p for p in re.split(r"[\s,x×]+", raw) if p]
         try:
             nums = [int(p) for p in parts]
@@ -136,10 +136,15 @@ def builder_view(layers: list[dict[str, Any]], settings: dict[str, Any], request
             summary = check(spec, cfg.max_layers, cfg.max_params)
             jobs.check_fits_dataset(spec, summary, dataset)
         except ValidationError as exc:
+            seen: set[tuple] = set()
             for e in exc.errors(include_url=False):
                 loc = e["loc"]
                 if len(loc) >= 2 and loc[0] == "layers" and isinstance(loc[1], int):
-                    arg = loc[-1] if len(loc) > 3 else ""
+                    # (layers, i, Type, arg, union-branch…): one message per argument
+                    arg = str(loc[3]) if len(loc) > 3 else ""
+                    if (loc[1], arg) in seen:
+                        continue
+                    seen.add((loc[1], arg))
                     layer_errors.setdefault(loc[1], []).append(
                         f"{arg}: {e['msg']}" if arg else e["msg"])
                 else:
