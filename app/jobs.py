@@ -196,6 +196,7 @@ def public(row: JobRow) -> dict[str, Any]:
         "id": row.id, "name": row.name, "status": row.status, "dataset": row.dataset,
         "architecture": row.architecture, "training": row.training,
         "progress": row.progress or {}, "result": row.result, "error": row.error,
+        "worker": row.worker,
         "created": row.created.isoformat() + "Z" if row.created else None,
         "started": row.started.isoformat() + "Z" if row.started else None,
         "finished": row.finished.isoformat() + "Z" if row.finished else None,

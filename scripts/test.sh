@@ -3,7 +3,9 @@
 # Extra arguments go to pytest (e.g. -k kernel -x).
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 ensure_venv "[test]"
-ensure_debian_packages chromium  # the browser tests drive Debian's chromium (/usr/bin/chromium)
+# The browser tests drive Debian's chromium (/usr/bin/chromium); the Redis-mode test starts
+# its own redis-server.
+ensure_debian_packages chromium redis-server
 echo "==> ruff"
 .venv/bin/ruff check app tests bench scripts
 echo "==> pytest"

@@ -29,8 +29,12 @@ class Server:
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        data_dir.mkdir(parents=True, exist_ok=True)
         self.log = data_dir / "server.log"
-        full_env = {**os.environ, "CNNPG_DATA_DIR": str(data_dir), **(env or {})}
+        self.data_dir = data_dir
+        full_env = {**os.environ, "CNNPG_DATA_DIR": str(data_dir),
+                    "CNNPG_DATASETS_DIR": str(ROOT / "tests" / "data"), "CNNPG_WORKERS": "0",
+                    **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
              "--port", str(self.port)],
@@ -51,9 +55,10 @@ class Server:
     def stop(self) -> None:
         self.proc.terminate()
         try:
-            self.proc.wait(10)
+            self.proc.wait(20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,92 @@
+"""The Model Builder and job pages in Debian's chromium, with a real worker training."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import Server
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def train_server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("builder"), {"CNNPG_WORKERS": "1"})
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def bpage(browser, train_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" and "422" not in m.text
+          and "htmx:" not in m.text else None)
+    pg.base_url = train_server.url
+    yield pg
+    context.close()
+    assert not errors, errors
+
+
+def test_edit_layers_with_a_live_summary(bpage):
+    pg = bpage
+    pg.goto(pg.base_url + "/builder")
+    expect(pg.locator("#total-params")).to_have_text("62,346")
+    pg.select_option("#preset-choice", "cifar_model_intro")
+    pg.click("button.load-preset")
+    expect(pg.locator("#total-params")).to_have_text("79,530")
+    expect(pg.locator("select[name=dataset]")).to_have_value("cifar10")
+    # The Conv2D formula, with the numbers filled in.
+    expect(pg.locator("#layer-info-0")).to_contain_text("((3·3·3) + 1) · 16 = 448")
+
+    # Typing updates the summary; an impossible kernel shows its error beside the layer.
+    pg.fill("input[name='l0.filters']", "8")
+    expect(pg.locator("#total-params")).not_to_have_text("79,530")
+    pg.fill("input[name='l0.kernel_size']", "40")
+    expect(pg.locator("#layer-info-0 .layer-error")).to_contain_text("larger than its 32×32 input")
+    expect(pg.locator("#train")).to_be_disabled()
+    pg.fill("input[name='l0.kernel_size']", "3")
+    expect(pg.locator("#train")).to_be_enabled()
+
+    # Add, move and remove layers.
+    n = pg.locator(".layer-row[data-index]").count()
+    pg.select_option("#add-type", "Dropout")
+    pg.click("button.add-layer")
+    expect(pg.locator(".layer-row[data-index]")).to_have_count(n + 1)
+    expect(pg.locator(f".layer-row[data-index='{n}']")).to_have_attribute("data-type", "Dropout")
+    pg.click(f".layer-row[data-index='{n}'] button[title='Move up']")
+    expect(pg.locator(f".layer-row[data-index='{n - 1}']")).to_have_attribute("data-type", "Dropout")
+    # Dropout before the last Dense: still 10 outputs, so the model stays trainable.
+    expect(pg.locator("#train")).to_be_enabled()
+    pg.click(f".layer-row[data-index='{n - 1}'] button.remove")
+    expect(pg.locator(".layer-row[data-index]")).to_have_count(n)
+
+
+def test_train_from_a_preset_and_watch_the_progress(bpage):
+    pg = bpage
+    pg.goto(pg.base_url + "/builder")  # starts from the book's MNIST model
+    pg.fill("input[name=epochs]", "2")
+    pg.fill("input[name=train_samples]", "3000")
+    pg.fill("input[name=batch_size]", "32")
+    pg.fill("input[name=learning_rate]", "0.05")
+    expect(pg.locator("#train")).to_be_enabled()
+    pg.click("#train")
+    pg.wait_for_url("**/jobs/*")
+    cell = pg.locator("#job-panel .progress-cell")
+    expect(cell).to_have_attribute("data-status", "running", timeout=60_000)
+    first = int(cell.get_attribute("data-epoch")) * 1000 + int(cell.get_attribute("data-batch"))
+    # The bar moves: a later batch (or epoch), then the end.
+    pg.wait_for_timeout(1500)
+    later = int(cell.get_attribute("data-epoch")) * 1000 + int(cell.get_attribute("data-batch"))
+    assert later > first or cell.get_attribute("data-status") != "running"
+    expect(pg.locator("#job-status")).to_have_text("succeeded", timeout=120_000)
+    expect(pg.locator("#test-accuracy")).to_contain_text("%")
+    # Loss and accuracy curves: one point per epoch.
+    expect(pg.locator("html")).to_have_attribute("data-chart-points", "2")
+    assert pg.locator("table.confusion tbody tr").count() == 10
+
+    pg.goto(pg.base_url + "/jobs")
+    expect(pg.locator("#job-rows tr").first).to_have_attribute("data-status", "succeeded")

@@ -1,0 +1,42 @@
+"""The command line: `cnn-playground train` with its progress bar, into the same registry."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, Server
+
+
+def test_train_a_preset_from_the_command_line(tmp_path):
+    env = {**os.environ, "CNNPG_DATA_DIR": str(tmp_path), "CNNPG_DATASETS_DIR": str(ROOT / "tests" / "data")}
+    out = subprocess.run(
+        [sys.executable, "-m", "app.cli", "train", "--preset", "mnist_book", "--dataset", "mnist",
+         "--epochs", "2", "--train-samples", "2000", "--optimizer", "adam",
+         "--learning-rate", "0.002"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Epoch 2/2" in out.stdout and "20/20" in out.stdout  # Keras' progress bar: 2,000 / 100
+    line = next(ln for ln in out.stdout.splitlines() if "saved as model" in ln)
+    model_id = line.rsplit(" ", 1)[1]
+    accuracy = float(line.split("test accuracy ")[1].split(" ")[0])
+    assert accuracy > 0.85
+    srv = Server(tmp_path)  # the web server sees it in the registry
+    try:
+        import httpx
+
+        models = {m["id"]: m for m in httpx.get(f"{srv.url}/api/models").json()}
+        assert models[model_id]["test_accuracy"] == pytest.approx(accuracy, abs=1e-4)
+    finally:
+        srv.stop()
+
+
+def test_unknown_preset_is_refused(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "app.cli", "train", "--preset", "resnet"],
+                         cwd=ROOT, env={**os.environ, "CNNPG_DATA_DIR": str(tmp_path)},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "unknown preset 'resnet'" in out.stderr

@@ -1,0 +1,175 @@
+"""Training jobs end to end: real server, real worker processes, real MNIST digits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import httpx
+import keras
+import numpy as np
+import pytest
+
+from tests.conftest import Server
+from tests.digits_data import DATA
+
+QUICK = {"architecture": "mnist_book", "dataset": "mnist",
+         "training": {"optimizer": "adam", "learning_rate": 0.002, "batch_size": 32, "epochs": 1,
+                      "train_samples": 3000, "validation_split": 0.1}}
+# Long enough to be caught running: the course model, many epochs.
+SLOW = {"architecture": "mnist_course_dropout", "dataset": "mnist",
+        "training": {"optimizer": "adam", "batch_size": 32, "epochs": 30, "train_samples": 3000}}
+
+
+def wait_for(client, job_id, statuses, timeout=120.0, every=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in statuses:
+            return job
+        time.sleep(every)
+    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s: {job}")
+
+
+def wait_running_with_progress(client, job_id, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["status"] == "running" and job["progress"].get("batch", 0) > 0:
+            return job
+        assert job["status"] in ("queued", "running"), job
+        time.sleep(0.1)
+    raise AssertionError("no progress")
+
+
+@pytest.fixture(scope="module")
+def jobs_server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("jobs"), {"CNNPG_WORKERS": "1",
+                                                   "CNNPG_HEARTBEAT_TIMEOUT": "6"})
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def jc(jobs_server):
+    with httpx.Client(base_url=jobs_server.url, timeout=60) as c:
+        yield c
+
+
+def test_job_end_to_end(jc, tmp_path):
+    r = jc.post("/api/jobs", json=QUICK)
+    assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+    assert r.json()["status"] == "queued"
+    job = wait_for(jc, job_id, ("succeeded", "failed"))
+    assert job["status"] == "succeeded", job["error"]
+    result = job["result"]
+    assert result["test_accuracy"] > 0.85
+    assert np.array(result["confusion_matrix"]).sum() == 1000  # the 1,000 test digits
+    assert np.trace(result["confusion_matrix"]) == round(result["test_accuracy"] * 1000)
+    assert all(m["true"] != m["predicted"] for m in result["misclassified"])
+    progress = job["progress"]
+    assert progress["epoch"] == 1 and progress["batch"] == progress["batches"] == 85  # 2700/32
+    assert set(progress["history"][0]) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+
+    # The model is in the registry, downloads, and loads with plain Keras.
+    model_id = result["model_id"]
+    listed = {m["id"]: m for m in jc.get("/api/models").json()}
+    assert listed[model_id]["shipped"] is False
+    assert listed[model_id]["test_accuracy"] == pytest.approx(result["test_accuracy"])
+    path = tmp_path / "m.keras"
+    path.write_bytes(jc.get(f"/api/models/{model_id}/download").content)
+    model = keras.saving.load_model(path)
+    with np.load(DATA / "mnist.npz") as f:
+        x, y = f["x_test"][:200, :, :, None] / 255.0, f["y_test"][:200]
+    assert (np.argmax(model.predict(x, verbose=0), axis=1) == y).mean() > 0.85
+    # …and predicts over HTTP like the shipped one.
+    r = jc.post("/predict", params={"model": model_id}, json={"pixels": (x[0, :, :, 0] * 255).tolist()})
+    assert r.status_code == 200 and r.json()["model"] == model_id
+    assert jc.delete(f"/api/models/{model_id}").status_code == 204
+    assert jc.get(f"/api/models/{model_id}").status_code == 404
+
+
+def test_cancel_a_running_job_within_two_seconds(jc):
+    job_id = jc.post("/api/jobs", json=SLOW).json()["id"]
+    wait_running_with_progress(jc, job_id)
+    asked = time.monotonic()
+    r = jc.post(f"/api/jobs/{job_id}/cancel")
+    assert r.status_code == 200
+    job = wait_for(jc, job_id, ("cancelled", "failed", "succeeded"), every=0.05)
+    assert job["status"] == "cancelled"
+    assert time.monotonic() - asked <= 2.0
+    assert jc.post(f"/api/jobs/{job_id}/cancel").status_code == 409
+
+
+def test_cancel_a_queued_job(jc):
+    first = jc.post("/api/jobs", json=SLOW).json()["id"]
+    second = jc.post("/api/jobs", json=QUICK).json()["id"]  # waits behind the first
+    r = jc.post(f"/api/jobs/{second}/cancel")
+    assert r.json()["status"] == "cancelled"
+    jc.post(f"/api/jobs/{first}/cancel")
+    wait_for(jc, first, ("cancelled",))
+    time.sleep(1.5)  # the worker takes the cancelled job off the queue and skips it
+    assert jc.get(f"/api/jobs/{second}").json()["status"] == "cancelled"
+
+
+def test_killed_worker_fails_the_job_and_the_queue_goes_on(jc):
+    job_id = jc.post("/api/jobs", json=SLOW).json()["id"]
+    job = wait_running_with_progress(jc, job_id)
+    pid = int(job["worker"].rsplit(":", 1)[1])  # "host:pid"
+    os.kill(pid, signal.SIGKILL)
+    job = wait_for(jc, job_id, ("failed",), timeout=15)
+    assert "worker process stopped" in job["error"] and "-9" in job["error"], job["error"]
+    # A new worker takes the next job.
+    nxt = jc.post("/api/jobs", json=QUICK).json()["id"]
+    assert wait_for(jc, nxt, ("succeeded", "failed"))["status"] == "succeeded"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field", "fragment"),
+    [
+        ({**QUICK, "dataset": "cifar10"}, 422, "architecture.input_shape", "does not fit cifar10"),
+        ({**QUICK, "architecture": "no_such_preset"}, 422, "architecture", "unknown preset"),
+        ({**QUICK, "dataset": "imagenet"}, 422, "dataset", ""),
+        ({**QUICK, "training": {"epochs": 500}}, 422, "training.epochs", "limit of 50"),
+        ({**QUICK, "training": {"train_samples": 100_000}}, 422, "training.train_samples", "limit"),
+        ({**QUICK, "training": {"batch_size": 0}}, 422, "training.batch_size", ""),
+        ({**QUICK, "training": {"optimizer": "lbfgs"}}, 422, "training.optimizer", ""),
+        ({**QUICK, "architecture": {"input_shape": [28, 28, 1], "layers": [
+            {"type": "Flatten"}, {"type": "Dense", "units": 5, "activation": "softmax"}]}},
+         422, "architecture.layers.1", "needs 10 values"),
+    ],
+)
+def test_job_refusals(jc, body, status, field, fragment):
+    r = jc.post("/api/jobs", json=body)
+    assert r.status_code == status, r.text
+    detail = r.json()["detail"]
+    locs = [".".join(str(p) for p in d["loc"][1:]) for d in detail]
+    assert any(loc.startswith(field) for loc in locs), detail
+    assert fragment in r.text
+
+
+def test_restart_keeps_queued_jobs_and_the_queue_limit(tmp_path):
+    """No worker: jobs wait in the SQLite queue, the queue fills (429), and a restarted
+    server with a worker runs what was waiting."""
+    env = {"CNNPG_WORKERS": "0", "CNNPG_MAX_QUEUED_JOBS": "2"}
+    srv = Server(tmp_path, env)
+    try:
+        ids = [httpx.post(f"{srv.url}/api/jobs", json=QUICK).json()["id"] for _ in range(2)]
+        r = httpx.post(f"{srv.url}/api/jobs", json=QUICK)
+        assert r.status_code == 429 and "the queue is full" in r.text and "limit is 2" in r.text
+    finally:
+        srv.stop()
+    srv = Server(tmp_path, {**env, "CNNPG_WORKERS": "1"})
+    try:
+        with httpx.Client(base_url=srv.url, timeout=60) as c:
+            for job_id in ids:
+                assert wait_for(c, job_id, ("succeeded", "failed"))["status"] == "succeeded"
+    finally:
+        srv.stop()
+
+
+def test_unknown_job(jc):
+    assert jc.get("/api/jobs/nope").status_code == 404
+    assert jc.post("/api/jobs/nope/cancel").status_code == 404
