@@ -98,4 +98,5 @@ def run() -> None:
 
     log.info("worker %s ready", worker_id())
     huey.create_consumer(workers=1, worker_type="thread", periodic=False,
-                         check_worker_health=True, initial_delay=0.1, max_delay=1.0).run()
+                         check_worker_health=True, initial_delay=0.05, backoff=1.5,
+                         max_delay=0.25).run()

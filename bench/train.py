@@ -1,0 +1,129 @@
+"""Training jobs against a bare model.fit, in one run (DESIGN.md budgets: 10%, and 2×).
+
+1. A job's model.fit time (in its worker, with the progress callback, heartbeats and
+   database writes) against a bare model.fit of the same model on the same data in this
+   process; alternated, medians. Also the job's whole run (data, fit, evaluation, save).
+2. The time from POST /api/jobs to the first progress update.
+3. GET /healthz latency while a job trains, against idle.
+
+Run: .venv/bin/python bench/train.py [--datasets-dir ../shared/data] [--samples N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from tests.conftest import Server  # noqa: E402
+
+
+def bare_fit(spec, data, training) -> float:
+    import keras
+
+    from app.architecture import build_model
+    from app.training import compile_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model(spec)
+    compile_model(model, spec, training["optimizer"], training["learning_rate"])
+    start = time.monotonic()
+    model.fit(data.x_train, data.y_train, batch_size=training["batch_size"],
+              epochs=training["epochs"], validation_split=training["validation_split"], verbose=0)
+    return time.monotonic() - start
+
+
+def healthz_median(client: httpx.Client, seconds: float) -> float:
+    times = []
+    stop = time.monotonic() + seconds
+    while time.monotonic() < stop:
+        t = time.perf_counter()
+        client.get("/healthz").raise_for_status()
+        times.append(time.perf_counter() - t)
+        time.sleep(0.01)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--datasets-dir", default=str(ROOT / "tests" / "data"))
+    parser.add_argument("--samples", type=int, default=3000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    from app.architecture import ArchitectureSpec
+    from app.presets import get_preset
+    from app.training import prepare_data
+
+    preset = get_preset("mnist_book")
+    spec = ArchitectureSpec.model_validate(preset.architecture)
+    training = {"optimizer": "sgd", "learning_rate": 0.01, "batch_size": 32,
+                "epochs": args.epochs, "validation_split": 0.1, "train_samples": args.samples}
+    data = prepare_data("mnist", Path(args.datasets_dir), args.samples)
+    body = {"architecture": preset.name, "dataset": "mnist", "training": training}
+    print(f"{preset.name} ({preset.label}) on {len(data.x_train)} MNIST images, "
+          f"{args.epochs} epochs, batch 32; {args.rounds} rounds alternated")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(Path(tmp), {"CNNPG_WORKERS": "1", "CNNPG_DATASETS_DIR": args.datasets_dir})
+        try:
+            with httpx.Client(base_url=server.url, timeout=60) as client:
+                time.sleep(8)  # let the server finish loading the shipped model
+                bare_times, job_fit, job_total, first_progress, busy = [], [], [], [], []
+                bare_fit(spec, data, training)  # warm up TensorFlow here too
+                for _ in range(args.rounds):
+                    bare_times.append(bare_fit(spec, data, training))
+                    submitted = time.monotonic()
+                    job_id = client.post("/api/jobs", json=body).json()["id"]
+                    while True:
+                        job = client.get(f"/api/jobs/{job_id}").json()
+                        if job["progress"].get("batch", 0) > 0 or job["status"] not in (
+                                "queued", "running"):
+                            first_progress.append(time.monotonic() - submitted)
+                            break
+                        time.sleep(0.02)
+                    while job["status"] in ("queued", "running"):
+                        time.sleep(0.5)  # light polling: the fit is being measured
+                        job = client.get(f"/api/jobs/{job_id}").json()
+                    assert job["status"] == "succeeded", job["error"]
+                    job_fit.append(job["result"]["train_seconds"])
+                    from datetime import datetime
+                    started = datetime.fromisoformat(job["started"].rstrip("Z"))
+                    finished = datetime.fromisoformat(job["finished"].rstrip("Z"))
+                    job_total.append((finished - started).total_seconds())
+                time.sleep(1)
+                idle = healthz_median(client, 3)
+                # Separately: /healthz while a longer job trains.
+                long_job = {**body, "training": {**training, "epochs": args.epochs * 3}}
+                job_id = client.post("/api/jobs", json=long_job).json()["id"]
+                while client.get(f"/api/jobs/{job_id}").json()["progress"].get("batch", 0) == 0:
+                    time.sleep(0.05)
+                busy.append(healthz_median(client, 3))
+                client.post(f"/api/jobs/{job_id}/cancel")
+        finally:
+            server.stop()
+
+    b, j = statistics.median(bare_times), statistics.median(job_fit)
+    print(f"bare model.fit      median {b:6.2f} s   ({', '.join(f'{t:.2f}' for t in bare_times)})")
+    print(f"job model.fit       median {j:6.2f} s   ({', '.join(f'{t:.2f}' for t in job_fit)})")
+    print(f"job fit / bare fit  {j / b:.3f} (budget 1.10)")
+    print(f"job whole run       median {statistics.median(job_total):6.2f} s (data, fit, "
+          "evaluation, confusion matrix, save)")
+    print(f"submit → first progress  median {statistics.median(first_progress):.2f} s")
+    print(f"/healthz idle {idle * 1e3:.2f} ms, while training {statistics.median(busy) * 1e3:.2f} ms:"
+          f" ratio {statistics.median(busy) / idle:.2f}× (budget 2×)")
+
+
+if __name__ == "__main__":
+    main()
