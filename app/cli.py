@@ -23,6 +23,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app.config import get_settings
 
     settings = get_settings()
+    from app.startup import exit_on_failure
+
+    exit_on_failure(settings)
     uvicorn.run("app.main:app", host=settings.host, port=settings.port, reload=args.reload,
                 log_level=args.log_level, proxy_headers=True)
     return 0
@@ -30,8 +33,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     _export(args, ["data_dir", "datasets_dir", "database_url", "redis_url"])
+    from app.config import get_settings
+    from app.startup import exit_on_failure
     from app.worker import run
 
+    exit_on_failure(get_settings(), "cnn-playground worker")
     run()
     return 0
 

@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     max_epochs: int = Field(50, ge=1, description="Most epochs a job may train.")
     max_train_samples: int = Field(60_000, ge=10, description="Most training images a job uses.")
     max_queued_jobs: int = Field(50, ge=1, description="Jobs waiting at once; more get a 429.")
+    max_queued_per_owner: int = Field(3, ge=1, description="Jobs one client may have waiting.")
+    max_json_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest JSON request body (413 over it)."
+    )
+    admin_token: str | None = Field(
+        None, min_length=16, description="Lets its bearer cancel any job and delete any model."
+    )
     heartbeat_timeout: float = Field(
         20.0, ge=2, description="Seconds without a heartbeat before a running job is failed."
     )

@@ -127,6 +127,10 @@ class _LiteRunner:
             return self._interpreter.get_tensor(self._output)
 
 
+class ModelUnavailable(RuntimeError):
+    """A registered model whose file cannot be loaded (corrupt, or from another Keras)."""
+
+
 _loaded: dict[str, LoadedModel] = {}
 _lock = threading.Lock()
 _threads_set = False
@@ -158,7 +162,13 @@ def load(model_id: str) -> LoadedModel:
     with _lock:
         _configure_tensorflow()
         if model_id not in _loaded:
-            _loaded[model_id] = LoadedModel(info)
+            try:
+                _loaded[model_id] = LoadedModel(info)
+            except Exception as exc:
+                log.error("model %s cannot be loaded", model_id, exc_info=True)
+                raise ModelUnavailable(f"model {model_id} is in the registry but its file cannot "
+                                       f"be loaded ({type(exc).__name__}: {str(exc)[:200]}); it "
+                                       "may be corrupt") from None
         return _loaded[model_id]
 
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, update
 
+from app import ownership
 from app.architecture import ArchitectureSpec, Summary, check
 from app.config import Settings
 from app.datasets import CLASS_NAMES, INPUT_SHAPES
@@ -104,6 +105,13 @@ def create(req: JobRequest, settings: Settings, owner: str | None = None) -> Job
     Session = sessions(settings)
     with Session.begin() as s:
         queued = s.scalar(select(func.count()).select_from(JobRow).where(JobRow.status == "queued"))
+        if owner is not None:
+            mine = s.scalar(select(func.count()).select_from(JobRow)
+                            .where(JobRow.status == "queued", JobRow.owner == owner))
+            if mine >= settings.max_queued_per_owner:
+                raise LimitExceeded("queue", f"you already have {mine} jobs waiting; the limit per "
+                                    f"client is {settings.max_queued_per_owner} "
+                                    "(CNNPG_MAX_QUEUED_PER_OWNER)", 429)
         if queued >= settings.max_queued_jobs:
             raise LimitExceeded("queue", f"the queue is full: {queued} jobs are waiting, the "
                                 f"limit is {settings.max_queued_jobs} (CNNPG_MAX_QUEUED_JOBS); "
@@ -130,12 +138,14 @@ def list_jobs(settings: Settings, limit: int = 200) -> list[JobRow]:
         return list(s.scalars(select(JobRow).order_by(JobRow.created.desc()).limit(limit)))
 
 
-def request_cancel(settings: Settings, job_id: str) -> JobRow:
-    """A queued job is cancelled at once; a running one is stopped by its worker."""
+def request_cancel(settings: Settings, job_id: str, token: str | None) -> JobRow:
+    """A queued job is cancelled at once; a running one is stopped by its worker.
+    Only the job's owner token, or the administrator's, may cancel it."""
     with sessions(settings).begin() as s:
         row = s.get(JobRow, job_id, with_for_update=True)
         if row is None:
             raise JobNotFound(job_id)
+        ownership.require(row.owner, token, settings.admin_token, f"job {job_id}")
         if row.status in FINISHED:
             raise JobFinished(f"job {job_id} has already {row.status}")
         row.cancel_requested = True
@@ -191,12 +201,14 @@ def fail_running(settings: Settings, reason: str, *, worker: str | None = None,
                          .values(status="failed", error=reason, finished=utcnow())).rowcount
 
 
-def public(row: JobRow) -> dict[str, Any]:
+def public(row: JobRow, token: str | None = None) -> dict[str, Any]:
     return {
         "id": row.id, "name": row.name, "status": row.status, "dataset": row.dataset,
         "architecture": row.architecture, "training": row.training,
         "progress": row.progress or {}, "result": row.result, "error": row.error,
         "worker": row.worker,
+        "yours": bool(token) and row.owner is not None
+        and ownership.may_change(row.owner, token, None),
         "created": row.created.isoformat() + "Z" if row.created else None,
         "started": row.started.isoformat() + "Z" if row.started else None,
         "finished": row.finished.isoformat() + "Z" if row.finished else None,

@@ -14,12 +14,13 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from app import __version__, inference
+from app import __version__, inference, startup
 from app.config import Settings, get_settings
 from app.db import sessions
 from app.errors import InvalidInput, LimitExceeded
 from app.jobs import JobNotFound
-from app.middleware import BodySizeLimit, SecurityHeaders
+from app.middleware import BodySizeLimit, SecurityHeaders, StartupGuard
+from app.ownership import NotOwner
 from app.registry import DEFAULT_MODEL, ModelNotFound
 from app.resources import STATIC_DIR
 from app.routes import builder, draw, health, jobs, kernel_lab, models, pages, predict
@@ -100,6 +101,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _error_response(request, 404, [{"loc": [where, "model"], "msg": str(exc),
                                                "type": "not_found"}])
 
+    @app.exception_handler(inference.ModelUnavailable)
+    async def model_unavailable(request: Request, exc: inference.ModelUnavailable) -> Response:
+        if is_htmx(request):
+            return templates.TemplateResponse(request, "partials/errors.html",
+                                              {"errors": [str(exc)]}, status_code=503)
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.exception_handler(NotOwner)
+    async def not_owner(request: Request, exc: NotOwner) -> Response:
+        if is_htmx(request):
+            return templates.TemplateResponse(request, "partials/errors.html",
+                                              {"errors": [str(exc)]}, status_code=403)
+        return JSONResponse({"detail": str(exc)}, status_code=403)
+
     @app.exception_handler(JobNotFound)
     async def job_not_found(request: Request, exc: JobNotFound) -> Response:
         return _error_response(request, 404, [{"loc": ["path", "job_id"], "msg": str(exc),
@@ -115,8 +130,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(builder.router)
     app.include_router(pages.router)
     _document_manual_bodies(app, kernel_lab.ConvolveRequest, predict.PredictJSON)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes,
+                       max_json_bytes=settings.max_json_bytes)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(StartupGuard, check=lambda: startup.check(settings))
     return app
 
 

@@ -38,6 +38,30 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class StartupGuard:
+    """Refuse to start, with one clear line, when the data directory or database is unusable.
+
+    Reporting `lifespan.startup.failed` ourselves makes uvicorn print our message and exit,
+    where an exception inside the app's lifespan would print a traceback.
+    """
+
+    def __init__(self, app: ASGIApp, check) -> None:
+        self.app = app
+        self.check = check
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            from app.startup import StartupError
+
+            try:
+                self.check()
+            except StartupError as exc:
+                await receive()  # lifespan.startup
+                await send({"type": "lifespan.startup.failed", "message": f"cannot start: {exc}"})
+                return
+        await self.app(scope, receive, send)
+
+
 class _TooLarge(Exception):
     pass
 
@@ -45,13 +69,14 @@ class _TooLarge(Exception):
 class BodySizeLimit:
     """Refuse (413) any request body over `max_bytes`, declared or streamed, before it is read."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_json_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_json_bytes = max_json_bytes or max_bytes
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": f"request body: over the limit of {self.max_bytes} bytes "
-                                     "(CNNPG_MAX_REQUEST_BYTES)"}).encode()
+    async def _refuse(self, send: Send, limit: int, setting: str) -> None:
+        body = json.dumps({"detail": f"request body: over the limit of {limit} bytes "
+                                     f"({setting})"}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
@@ -61,15 +86,17 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = 0
-                if declared > self.max_bytes:
-                    await self._refuse(send)
-                    return
+        limit, setting = self.max_bytes, "CNNPG_MAX_REQUEST_BYTES"
+        headers = dict(scope.get("headers", []))
+        if headers.get(b"content-type", b"").startswith(b"application/json"):
+            limit, setting = min(self.max_json_bytes, self.max_bytes), "CNNPG_MAX_JSON_BYTES"
+        try:
+            declared = int(headers.get(b"content-length", b"0"))
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            await self._refuse(send, limit, setting)
+            return
         received = 0
         started = False
 
@@ -78,7 +105,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise _TooLarge
             return message
 
@@ -92,4 +119,4 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(send, limit, setting)

@@ -6,6 +6,8 @@ survive a restart; with Redis, `cnn-playground worker` on any machine takes jobs
 
 from __future__ import annotations
 
+import threading
+
 from huey import Huey, RedisHuey, SqliteHuey
 
 from app.config import Settings, get_settings
@@ -19,19 +21,28 @@ def make_huey(settings: Settings) -> Huey:
                       results=False, timeout=30)
 
 
-huey = make_huey(get_settings())
+_huey: Huey | None = None
+_run_job = None
+_lock = threading.Lock()
 
 
-@huey.task(retries=0)
-def run_job(job_id: str) -> None:
+def _execute(job_id: str) -> None:
     from app.worker import execute
 
     execute(job_id)
 
 
+def get_huey() -> Huey:
+    """The queue, opened on first use (so importing the app touches no disk), with its task."""
+    global _huey, _run_job
+    with _lock:
+        if _huey is None:
+            huey = make_huey(get_settings())
+            _run_job = huey.task(retries=0, name="run_job")(_execute)
+            _huey = huey
+    return _huey
+
+
 def enqueue(job_id: str) -> None:
-    run_job(job_id)
-
-
-def pending() -> int:
-    return huey.pending_count()
+    get_huey()
+    _run_job(job_id)

@@ -175,15 +175,19 @@ class ReadOnlyModel(PermissionError):
     pass
 
 
-def delete_model(model_id: str) -> None:
+def delete_model(model_id: str, token: str | None) -> None:
+    """Only the model's owner token, or the administrator's, may delete it; shipped: nobody."""
     from sqlalchemy import delete
 
+    from app import ownership
     from app.db import ModelRow, sessions
 
     info = get_model(model_id)
     if info.shipped:
         raise ReadOnlyModel(f"model {model_id} is shipped with the application and is read-only:"
-                            " it cannot be deleted")
+                            " nobody can delete it")
+    row = _trained_row(model_id)
+    ownership.require(row.owner, token, get_settings().admin_token, f"model {model_id}")
     with sessions(get_settings()).begin() as s:
         s.execute(delete(ModelRow).where(ModelRow.id == model_id))
     (get_settings().data_dir / "model-cache" / f"{model_id}.keras").unlink(missing_ok=True)

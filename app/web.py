@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 
+from app import ownership
 from app.config import Settings
 from app.errors import InvalidInput
 from app.resources import TEMPLATES_DIR
@@ -23,6 +24,27 @@ NAV = [
     ("api", "API", "/docs"),
 ]
 templates.env.globals["nav"] = NAV
+
+
+def presented_token(request: Request) -> str | None:
+    """The owner token a client sent: the header (API clients) or the cookie (browsers)."""
+    return request.headers.get(ownership.HEADER) or request.cookies.get(ownership.COOKIE)
+
+
+def owner_token(request: Request) -> tuple[str, bool]:
+    """The caller's token, or a new one: (token, newly issued)."""
+    token = presented_token(request)
+    if ownership.well_formed(token):
+        return token, False
+    return ownership.new_token(), True
+
+
+def give_token(response: Response, token: str) -> Response:
+    """Hand the token to the client: an HttpOnly, SameSite cookie, and a header for APIs."""
+    response.set_cookie(ownership.COOKIE, token, max_age=365 * 24 * 3600, httponly=True,
+                        samesite="strict", path="/")
+    response.headers[ownership.HEADER] = token
+    return response
 
 
 def settings_of(request: Request) -> Settings:

@@ -94,9 +94,9 @@ def run() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     import tensorflow  # noqa: F401  (once, here, rather than in the first job)
 
-    from app.queue import huey
+    from app.queue import get_huey
 
     log.info("worker %s ready", worker_id())
-    huey.create_consumer(workers=1, worker_type="thread", periodic=False,
+    get_huey().create_consumer(workers=1, worker_type="thread", periodic=False,
                          check_worker_health=True, initial_delay=0.05, backoff=1.5,
                          max_delay=0.25).run()

@@ -211,10 +211,13 @@ def test_upload_over_the_size_limit(client):
     assert r.status_code == 413 and "upload limit of 15728640 bytes" in r.text
 
 
-def test_request_over_the_body_limit(client):
-    r = client.post("/api/convolve", content=b"{" + b" " * (21 * 1024 * 1024) + b"}",
+def test_request_over_the_body_limits(client):
+    r = client.post("/api/convolve", content=b"{" + b" " * (11 * 1024 * 1024) + b"}",
                     headers={"content-type": "application/json"})
-    assert r.status_code == 413 and "limit of 20971520 bytes" in r.text
+    assert r.status_code == 413 and "limit of 10485760 bytes (CNNPG_MAX_JSON_BYTES)" in r.text
+    r = client.post("/api/convolve", data={"source": "upload"},
+                    files={"file": ("big.png", b"\0" * (21 * 1024 * 1024), "image/png")})
+    assert r.status_code == 413 and "limit of 20971520 bytes (CNNPG_MAX_REQUEST_BYTES)" in r.text
 
 
 def test_unknown_source_and_grid(client):

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import re
+from html import escape
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from app import jobs, queue
+from app import jobs, ownership, queue
 from app.architecture import ArchitectureSpec, check
 from app.datasets import CLASS_NAMES, INPUT_SHAPES
 from app.errors import InvalidInput
 from app.presets import PRESETS, get_preset
-from app.web import settings_of, templates
+from app.web import give_token, owner_token, presented_token, settings_of, templates
 
 router = APIRouter(include_in_schema=False)
 
@@ -218,7 +219,8 @@ async def builder_train(request: Request) -> Response:
                                               "dataset": settings["dataset"],
                                               "training": training,
                                               "name": ctx["spec"]["name"]})
-        row = jobs.create(req, settings_of(request))
+        token, _ = owner_token(request)
+        row = jobs.create(req, settings_of(request), ownership.owner_hash(token))
     except ValidationError as exc:
         ctx["general"] = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                           for e in exc.errors(include_url=False)]
@@ -229,7 +231,7 @@ async def builder_train(request: Request) -> Response:
         return templates.TemplateResponse(request, "partials/builder_form.html", ctx,
                                           status_code=getattr(exc, "status_code", 422))
     queue.enqueue(row.id)
-    return Response(status_code=204, headers={"HX-Redirect": f"/jobs/{row.id}"})
+    return give_token(Response(status_code=204, headers={"HX-Redirect": f"/jobs/{row.id}"}), token)
 
 
 # ---------------------------------------------------------------- jobs pages
@@ -249,12 +251,26 @@ def jobs_rows(request: Request) -> Response:
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(job_id: str, request: Request) -> Response:
     row = jobs.get(settings_of(request), job_id)
-    return templates.TemplateResponse(request, "job.html", {"active": "jobs", "job": row,
-                                                            "classes": CLASS_NAMES[row.dataset]})
+    return templates.TemplateResponse(request, "job.html", {
+        "active": "jobs", "job": row, "classes": CLASS_NAMES[row.dataset],
+        "yours": jobs.public(row, presented_token(request))["yours"]})
 
 
 @router.get("/jobs/{job_id}/panel", response_class=HTMLResponse)
 def job_panel(job_id: str, request: Request) -> Response:
     row = jobs.get(settings_of(request), job_id)
-    return templates.TemplateResponse(request, "partials/job_panel.html",
-                                      {"job": row, "classes": CLASS_NAMES[row.dataset]})
+    return templates.TemplateResponse(request, "partials/job_panel.html", {
+        "job": row, "classes": CLASS_NAMES[row.dataset],
+        "yours": jobs.public(row, presented_token(request))["yours"]})
+
+
+@router.post("/jobs/{job_id}/cancel", response_class=HTMLResponse)
+def job_cancel(job_id: str, request: Request) -> Response:
+    """The job page's cancel button; refusals (403) come back as a message."""
+    try:
+        row = jobs.request_cancel(settings_of(request), job_id, presented_token(request))
+    except jobs.JobFinished as exc:
+        return HTMLResponse(f'<p class="notice">{escape(str(exc))}</p>', status_code=409)
+    text = ("Cancelled." if row.status == "cancelled"
+            else "Cancelling: the worker stops within a second or two.")
+    return HTMLResponse(f'<p class="notice">{text}</p>')

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from app import inference
 from app.registry import ReadOnlyModel, check_id, delete_model, get_model, list_models, model_path
+from app.web import presented_token
 
 router = APIRouter(tags=["models"])
 
@@ -47,11 +48,12 @@ def download(model_id: str) -> Response:
 
 
 @router.delete("/api/models/{model_id}", status_code=204,
-               responses={403: {"description": "Shipped models are read-only"}})
-def delete(model_id: str) -> Response:
-    """Delete a trained model; shipped models are read-only."""
+               responses={403: {"description": "Not the owner, or a shipped (read-only) model"}})
+def delete(model_id: str, request: Request) -> Response:
+    """Delete a trained model: its owner token or the administrator's only; shipped models
+    are read-only."""
     try:
-        delete_model(check_id(model_id, "path.model_id"))
+        delete_model(check_id(model_id, "path.model_id"), presented_token(request))
     except ReadOnlyModel as exc:
         return JSONResponse({"detail": str(exc)}, status_code=403)
     inference.forget(model_id)

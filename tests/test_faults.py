@@ -1,0 +1,105 @@
+"""Faults: bad start-up conditions, a corrupt model, and the server stopped mid-job."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, Server, free_port
+from tests.digits_data import mnist_test
+from tests.test_jobs import QUICK, SLOW, wait_for, wait_running_with_progress
+
+
+def start(args: list[str], data_dir, timeout=60) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CNNPG_DATA_DIR": str(data_dir), "CNNPG_WORKERS": "0"}
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+SERVE = ["app.cli", "serve", "--port"]
+UVICORN = ["uvicorn", "app.main:app", "--port"]
+
+
+@pytest.mark.parametrize("command", [SERVE, UVICORN], ids=["cnn-playground serve", "uvicorn"])
+def test_unwritable_data_dir_is_a_clear_error(tmp_path, command):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    out = start([*command, str(free_port())], blocker / "data")
+    assert out.returncode != 0
+    text = out.stdout + out.stderr
+    assert "cannot use the data directory" in text and "CNNPG_DATA_DIR" in text
+    assert "Traceback" not in text
+
+
+@pytest.mark.parametrize("command", [SERVE, UVICORN], ids=["cnn-playground serve", "uvicorn"])
+def test_locked_database_is_a_clear_error(tmp_path, command):
+    db = sqlite3.connect(tmp_path / "playground.db", isolation_level=None)
+    db.execute("CREATE TABLE hold (x)")
+    db.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    try:
+        out = start([*command, str(free_port())], tmp_path)
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "is locked by another process" in text, text[-2000:]
+    assert "Traceback" not in text
+
+
+def test_a_corrupt_model_is_reported_not_fatal(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    for suffix in (".keras", ".json"):
+        shutil.copy(ROOT / "models" / f"mnist_digits{suffix}", models)
+    (models / "broken.keras").write_bytes(b"PK\x03\x04 this is not a whole zip file")
+    shutil.copy(ROOT / "models" / "mnist_digits.json", models / "broken.json")
+    srv = Server(tmp_path / "data", {"CNNPG_MODELS_DIR": str(models)})
+    try:
+        x, y = mnist_test()
+        body = {"pixels": x[0].tolist()}
+        assert {m["id"] for m in httpx.get(f"{srv.url}/api/models").json()} == {"mnist_digits",
+                                                                              "broken"}
+        r = httpx.post(f"{srv.url}/predict", params={"model": "broken"}, json=body, timeout=60)
+        assert r.status_code == 503 and "cannot be loaded" in r.json()["detail"]
+        r = httpx.post(f"{srv.url}/predict", json=body, timeout=60)
+        assert r.status_code == 200 and r.json()["label"] == int(y[0])
+        assert httpx.get(f"{srv.url}/healthz").json() == {"status": "ok"}
+    finally:
+        srv.stop()
+
+
+def test_sigterm_mid_job_then_restart(tmp_path):
+    env = {"CNNPG_WORKERS": "1"}
+    srv = Server(tmp_path, env)
+    with httpx.Client(base_url=srv.url, timeout=60) as c:
+        done = c.post("/api/jobs", json=QUICK).json()["id"]
+        model_id = wait_for(c, done, ("succeeded",))["result"]["model_id"]
+        running = c.post("/api/jobs", json=SLOW).json()["id"]
+        wait_running_with_progress(c, running)
+        queued = c.post("/api/jobs", json=QUICK).json()["id"]
+    srv.proc.send_signal(signal.SIGTERM)
+    srv.proc.wait(60)
+
+    srv = Server(tmp_path, env)
+    try:
+        with httpx.Client(base_url=srv.url, timeout=60) as c:
+            job = c.get(f"/api/jobs/{running}").json()
+            assert job["status"] == "failed" and "server stopped" in job["error"], job
+            assert wait_for(c, queued, ("succeeded", "failed"))["status"] == "succeeded"
+            assert all(j["status"] != "running" for j in c.get("/api/jobs").json())
+            # The finished model survived, whole.
+            assert c.get(f"/api/models/{model_id}").status_code == 200
+            r = c.get(f"/api/models/{model_id}/download")
+            assert r.status_code == 200 and r.content[:2] == b"PK"
+            x, _ = mnist_test()
+            assert c.post("/predict", params={"model": model_id},
+                          json={"pixels": x[0].tolist()}).status_code == 200
+    finally:
+        srv.stop()
