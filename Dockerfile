@@ -20,7 +20,7 @@ COPY templates ./templates
 COPY static ./static
 COPY models ./models
 # A regular (non-editable) install: the wheel carries templates, static files and models.
-RUN pip install . && rm -rf /src
+RUN pip install ".[postgres]" && rm -rf /src
 
 USER app
 WORKDIR /home/app

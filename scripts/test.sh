@@ -4,8 +4,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 ensure_venv "[test]"
 # The browser tests drive Debian's chromium (/usr/bin/chromium); the Redis-mode test starts
-# its own redis-server.
-ensure_debian_packages chromium redis-server
+# its own redis-server, the topology test its own PostgreSQL.
+ensure_debian_packages chromium redis-server postgresql
 echo "==> ruff"
 .venv/bin/ruff check app tests bench scripts
 echo "==> pytest"

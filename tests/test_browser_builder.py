@@ -90,3 +90,19 @@ def test_train_from_a_preset_and_watch_the_progress(bpage):
 
     pg.goto(pg.base_url + "/jobs")
     expect(pg.locator("#job-rows tr").first).to_have_attribute("data-status", "succeeded")
+
+
+def test_a_script_for_a_name_is_shown_as_text(bpage, train_server):
+    import httpx
+
+    from tests.test_jobs import QUICK
+
+    name = "<script>alert(1)</script>"
+    job = httpx.post(f"{train_server.url}/api/jobs", json={**QUICK, "name": name}).json()["id"]
+    dialogs: list[str] = []
+    bpage.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    for path in ("/jobs", f"/jobs/{job}", "/draw"):
+        bpage.goto(bpage.base_url + path)
+        if path != "/draw":
+            expect(bpage.get_by_text(name).first).to_be_visible()
+    assert dialogs == []
