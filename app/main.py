@@ -36,6 +36,14 @@ def _error_response(request: Request, status: int, errors: list[dict]) -> Respon
     return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=status)
 
 
+def _message_response(request: Request, status: int, message: str) -> Response:
+    """A refusal that is not about one field: `{"detail": message}`, or a message for htmx."""
+    if is_htmx(request):
+        return templates.TemplateResponse(request, "partials/errors.html", {"errors": [message]},
+                                          status_code=status)
+    return JSONResponse({"detail": message}, status_code=status)
+
+
 def _document_manual_bodies(app: FastAPI, *models: type[BaseModel]) -> None:
     """Add the schemas of bodies that routes parse themselves (JSON or form) to the OpenAPI."""
 
@@ -103,17 +111,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(inference.ModelUnavailable)
     async def model_unavailable(request: Request, exc: inference.ModelUnavailable) -> Response:
-        if is_htmx(request):
-            return templates.TemplateResponse(request, "partials/errors.html",
-                                              {"errors": [str(exc)]}, status_code=503)
-        return JSONResponse({"detail": str(exc)}, status_code=503)
+        return _message_response(request, 503, str(exc))
 
     @app.exception_handler(NotOwner)
     async def not_owner(request: Request, exc: NotOwner) -> Response:
-        if is_htmx(request):
-            return templates.TemplateResponse(request, "partials/errors.html",
-                                              {"errors": [str(exc)]}, status_code=403)
-        return JSONResponse({"detail": str(exc)}, status_code=403)
+        return _message_response(request, 403, str(exc))
 
     @app.exception_handler(JobNotFound)
     async def job_not_found(request: Request, exc: JobNotFound) -> Response:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 
 from app import ownership
 from app.config import Settings
-from app.errors import InvalidInput
+from app.errors import InvalidInput, LimitExceeded
 from app.resources import TEMPLATES_DIR
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -53,6 +54,23 @@ def settings_of(request: Request) -> Settings:
 
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON, or a 422 naming the body (routes that take JSON or a form)."""
+    try:
+        return json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput("body", f"not valid JSON ({exc})") from None
+
+
+async def upload_bytes(upload: UploadFile, settings: Settings) -> bytes:
+    """An uploaded file's bytes, refusing (413) one over CNNPG_MAX_UPLOAD_BYTES."""
+    raw = await upload.read(settings.max_upload_bytes + 1)
+    if len(raw) > settings.max_upload_bytes:
+        raise LimitExceeded("file", f"over the upload limit of {settings.max_upload_bytes} bytes "
+                            "(CNNPG_MAX_UPLOAD_BYTES)", 413)
+    return raw
 
 
 def error_items(exc: InvalidInput, where: str = "body") -> list[dict[str, Any]]:

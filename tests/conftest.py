@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -97,15 +98,24 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, server):
+@contextmanager
+def browser_page(browser, url: str, expected_errors: tuple[str, ...] = ()):
+    """A fresh page on `url`; fails the test on any script error or CSP violation, bar the
+    console messages that contain one of `expected_errors`."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    pg.base_url = server.url
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" and not any(
+        e in m.text for e in expected_errors) else None)
+    pg.base_url = url
     pg.console_errors = errors
     yield pg
     context.close()
     assert not errors, errors  # no script errors and no CSP violations
+
+
+@pytest.fixture
+def page(browser, server):
+    with browser_page(browser, server.url) as pg:
+        yield pg

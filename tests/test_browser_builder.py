@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import Server
+from tests.conftest import Server, browser_page
 
 pytestmark = pytest.mark.browser
 
@@ -19,16 +19,9 @@ def train_server(tmp_path_factory):
 
 @pytest.fixture
 def bpage(browser, train_server):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" and "422" not in m.text
-          and "htmx:" not in m.text else None)
-    pg.base_url = train_server.url
-    yield pg
-    context.close()
-    assert not errors, errors
+    # Refused forms answer 422, which the browser logs; htmx logs them too.
+    with browser_page(browser, train_server.url, ("422", "htmx:")) as pg:
+        yield pg
 
 
 def test_edit_layers_with_a_live_summary(bpage):

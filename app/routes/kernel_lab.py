@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -14,7 +13,16 @@ from app.errors import InvalidInput, LimitExceeded
 from app.kernel_lab import GRID_SIZES, LabRequest, build_view, matrix_text
 from app.kernels import KERNELS
 from app.samples import LESSON_5X5, SAMPLES
-from app.web import describe_errors, error_items, is_htmx, settings_of, templates, validate
+from app.web import (
+    describe_errors,
+    error_items,
+    is_htmx,
+    json_body,
+    settings_of,
+    templates,
+    upload_bytes,
+    validate,
+)
 
 router = APIRouter()
 
@@ -97,10 +105,7 @@ async def _form_request(request: Request) -> tuple[LabRequest, bytes | None]:
     upload = form.get("file")
     raw = None
     if upload is not None and not isinstance(upload, str):
-        raw = await upload.read(settings.max_upload_bytes + 1)
-        if len(raw) > settings.max_upload_bytes:
-            raise LimitExceeded("file", f"over the upload limit of {settings.max_upload_bytes} "
-                                "bytes (CNNPG_MAX_UPLOAD_BYTES)", 413)
+        raw = await upload_bytes(upload, settings)
     return validate(LabRequest, data), raw
 
 
@@ -120,11 +125,7 @@ async def convolve(request: Request) -> Response:
     settings = settings_of(request)
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("application/json"):
-        try:
-            body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidInput("body", f"not valid JSON ({exc})") from None
-        req = validate(ConvolveRequest, body)
+        req = validate(ConvolveRequest, await json_body(request))
         image = conv.as_image(req.image)
         if image.shape[0] * image.shape[1] > settings.max_image_pixels:
             raise LimitExceeded("image", f"over the limit of {settings.max_image_pixels} pixels")

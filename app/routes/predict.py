@@ -16,10 +16,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from app import inference
-from app.errors import InvalidInput, LimitExceeded
+from app.errors import InvalidInput
 from app.imaging import ImageLimits, open_image
 from app.registry import DEFAULT_MODEL, ModelInfo, check_id, get_model
-from app.web import settings_of, validate
+from app.web import json_body, settings_of, upload_bytes, validate
 
 router = APIRouter()
 
@@ -74,10 +74,7 @@ async def read_input(request: Request, info: ModelInfo) -> np.ndarray:
     limits = ImageLimits(settings.max_upload_bytes, settings.max_image_pixels)
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("application/json"):
-        try:
-            body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidInput("body", f"not valid JSON ({exc})") from None
+        body = await json_body(request)
         req = validate(PredictJSON, body)
         if (req.pixels is None) == (req.image is None):
             raise InvalidInput("body", 'send exactly one of "pixels" or "image"')
@@ -90,10 +87,7 @@ async def read_input(request: Request, info: ModelInfo) -> np.ndarray:
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise InvalidInput("file", "attach the image as the multipart field 'file'")
-        raw = await upload.read(settings.max_upload_bytes + 1)
-        if len(raw) > settings.max_upload_bytes:
-            raise LimitExceeded("file", f"over the upload limit of {settings.max_upload_bytes} "
-                                "bytes (CNNPG_MAX_UPLOAD_BYTES)", 413)
+        raw = await upload_bytes(upload, settings)
         return inference.prepare(open_image(raw, limits), info, "file")
     raise InvalidInput("content-type", "send multipart/form-data with a file, or JSON with "
                        '"pixels" or "image"')
