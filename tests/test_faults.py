@@ -103,3 +103,18 @@ def test_sigterm_mid_job_then_restart(tmp_path):
                           json={"pixels": x[0].tolist()}).status_code == 200
     finally:
         srv.stop()
+
+
+def test_a_job_whose_training_raises_fails_with_the_reason(tmp_path):
+    datasets = tmp_path / "datasets"
+    datasets.mkdir()
+    (datasets / "mnist.npz").write_bytes(b"PK\x03\x04 truncated")  # a corrupt dataset file
+    srv = Server(tmp_path / "data", {"CNNPG_WORKERS": "1", "CNNPG_DATASETS_DIR": str(datasets)})
+    try:
+        with httpx.Client(base_url=srv.url, timeout=60) as c:
+            job = wait_for(c, c.post("/api/jobs", json=QUICK).json()["id"], ("failed", "succeeded"))
+            assert job["status"] == "failed"
+            assert "BadZipFile" in job["error"] or "zip" in job["error"].lower(), job["error"]
+            assert c.get("/healthz").status_code == 200
+    finally:
+        srv.stop()

@@ -78,6 +78,9 @@ def test_job_end_to_end(jc, tmp_path):
     listed = {m["id"]: m for m in jc.get("/api/models").json()}
     assert listed[model_id]["shipped"] is False
     assert listed[model_id]["test_accuracy"] == pytest.approx(result["test_accuracy"])
+    detail = jc.get(f"/api/models/{model_id}").json()  # summary and training record
+    assert detail["summary"]["total_params"] == 62_346 and detail["job_id"] == job_id
+    assert detail["training"]["history"] == progress["history"]
     path = tmp_path / "m.keras"
     path.write_bytes(jc.get(f"/api/models/{model_id}/download").content)
     model = keras.saving.load_model(path)

@@ -9,7 +9,9 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from app import inference
+from app.architecture import ArchitectureSpec, check
 from app.registry import ReadOnlyModel, check_id, delete_model, get_model, list_models, model_path
+from app.routes.jobs import summary_json
 from app.web import presented_token
 
 router = APIRouter(tags=["models"])
@@ -36,7 +38,11 @@ def model_detail(model_id: str) -> dict[str, Any]:
     """The model with its architecture and training record."""
     info = get_model(check_id(model_id, "path.model_id"))
     meta = {k: v for k, v in info.meta.items() if k not in ("id", "name", "dataset")}
-    return {**info.public(), **meta}
+    summary = None
+    if meta.get("architecture"):
+        spec = ArchitectureSpec.model_validate(meta["architecture"])
+        summary = summary_json(check(spec, max_layers=10_000, max_params=10**12))
+    return {**info.public(), **meta, "summary": summary}
 
 
 @router.get("/api/models/{model_id}/download", response_class=FileResponse)
