@@ -66,9 +66,10 @@ def _document_manual_bodies(app: FastAPI, *models: type[BaseModel]) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     sessions(settings)  # create the database (and its tables) before anything needs it
-    supervisor = Supervisor(settings) if settings.workers > 0 else None
-    if supervisor is not None:
-        supervisor.start()
+    # Starts the embedded workers (if any), and fails jobs whose worker is gone, wherever
+    # it ran: also with CNNPG_WORKERS=0, when workers on other machines take the jobs.
+    supervisor = Supervisor(settings)
+    supervisor.start()
     # Load the default model in the background: /healthz answers at once, and the first
     # visitor to the Draw page does not wait for TensorFlow to start.
     threading.Thread(target=inference.warm_up, args=(DEFAULT_MODEL,), daemon=True,
@@ -76,8 +77,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        if supervisor is not None:
-            supervisor.stop()
+        supervisor.stop()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -1,5 +1,8 @@
 """Inside the web server: start the embedded workers, restart dead ones, fail lost jobs.
 
+It runs even with no embedded workers (CNNPG_WORKERS=0), to fail the jobs of workers on
+other machines whose heartbeat stopped.
+
 `cnn-playground serve` (or `uvicorn app.main:app`) starts CNNPG_WORKERS worker processes.
 When one dies its running job is failed at once with the reason, and a new worker starts;
 jobs whose heartbeat stops (a worker on another machine) are failed after
@@ -31,7 +34,8 @@ class Supervisor(threading.Thread):
         self.procs: list[subprocess.Popen] = []
 
     def _spawn(self) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=os.environ.copy())
+        env = {**os.environ, "CNNPG_SUPERVISOR_PID": str(os.getpid())}
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env)
         log.info("started worker %s", worker_id(proc.pid))
         return proc
 

@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -89,9 +90,23 @@ def execute(job_id: str) -> None:
         beat.stop.set()
 
 
+def _exit_with_supervisor(pid: int) -> None:
+    """An embedded worker ends when the server that started it is gone (even SIGKILLed), so
+    no orphan keeps training; the restarted server fails the job it left."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != pid:
+            log.warning("the server (pid %d) is gone; worker %s exits", pid, worker_id())
+            os._exit(0)
+
+
 def run() -> None:
     """The worker's main loop: one job at a time, TensorFlow imported once, up front."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    supervisor = os.environ.get("CNNPG_SUPERVISOR_PID")
+    if supervisor and supervisor.isdigit():
+        threading.Thread(target=_exit_with_supervisor, args=(int(supervisor),), daemon=True,
+                         name="supervisor-watch").start()
     import tensorflow  # noqa: F401  (once, here, rather than in the first job)
 
     from app.queue import get_huey

@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -116,5 +117,25 @@ def test_a_job_whose_training_raises_fails_with_the_reason(tmp_path):
             assert job["status"] == "failed"
             assert "BadZipFile" in job["error"] or "zip" in job["error"].lower(), job["error"]
             assert c.get("/healthz").status_code == 200
+    finally:
+        srv.stop()
+
+
+def test_server_sigkilled_mid_job_leaves_no_orphan_and_no_stuck_job(tmp_path):
+    srv = Server(tmp_path, {"CNNPG_WORKERS": "1", "CNNPG_HEARTBEAT_TIMEOUT": "3"})
+    with httpx.Client(base_url=srv.url, timeout=60) as c:
+        job = c.post("/api/jobs", json=SLOW).json()["id"]
+        pid = int(wait_running_with_progress(c, job)["worker"].rsplit(":", 1)[1])
+    srv.proc.kill()
+    srv.proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+        time.sleep(0.2)
+    assert not os.path.exists(f"/proc/{pid}"), "the worker outlived its server"
+    time.sleep(3)  # past the heartbeat timeout
+    srv = Server(tmp_path, {"CNNPG_WORKERS": "0", "CNNPG_HEARTBEAT_TIMEOUT": "3"})
+    try:
+        status = httpx.get(f"{srv.url}/api/jobs/{job}").json()
+        assert status["status"] == "failed" and "restarted" in status["error"], status
     finally:
         srv.stop()
