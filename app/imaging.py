@@ -69,8 +69,11 @@ def flatten_alpha(img: Image.Image, background: int = 255) -> Image.Image:
         return Image.alpha_composite(base, rgba).convert("RGB")
     if img.mode in ("L", "RGB"):
         return img
-    if img.mode in ("I", "I;16", "F"):
-        return img.convert("F").point(lambda v: v / 257 if img.mode != "F" else v).convert("L")
+    if img.mode.startswith("I"):  # 16-bit grayscale: 0–65535 down to 0–255
+        return Image.fromarray((np.asarray(img, dtype=np.float32) / 257).clip(0, 255)
+                               .astype(np.uint8))
+    if img.mode == "F":
+        return Image.fromarray(np.asarray(img).clip(0, 255).astype(np.uint8))
     return img.convert("RGB")
 
 

@@ -29,7 +29,6 @@ from app.imaging import (
     preview_url,
     signed_map_image,
 )
-from app.kernels import get_kernel
 from app.samples import get_sample, lesson_matrix, load_sample
 
 GRID_SIZES = (3, 5, 7)
@@ -148,8 +147,6 @@ def resolve_input(req: LabRequest, upload: bytes | None, settings: Settings) -> 
 def resolve_lab_kernel(req: LabRequest, settings: Settings) -> tuple[np.ndarray, str]:
     """The kernel and the name to show for it ("custom" when the grid was edited)."""
     if req.kernel != "custom":
-        if get_kernel(req.kernel) is None:
-            conv.resolve_kernel(req.kernel, settings.max_kernel_size)  # raises, naming the field
         return conv.resolve_kernel(req.kernel, settings.max_kernel_size), req.kernel
     if not req.k:
         raise InvalidInput("k", "the custom kernel grid is empty")

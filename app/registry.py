@@ -95,14 +95,12 @@ def _trained_info(row) -> ModelInfo:
 def list_models() -> list[ModelInfo]:
     """Shipped models first, then trained ones, newest first."""
     from sqlalchemy import select
+    from sqlalchemy.orm import defer
 
     from app.db import ModelRow, sessions
 
     with sessions(get_settings())() as s:
-        rows = s.execute(select(ModelRow.id, ModelRow.name, ModelRow.dataset, ModelRow.input_shape,
-                                ModelRow.test_accuracy, ModelRow.created, ModelRow.class_names,
-                                ModelRow.architecture, ModelRow.training, ModelRow.total_params,
-                                ModelRow.test_loss, ModelRow.job_id, ModelRow.sha256)
+        rows = s.scalars(select(ModelRow).options(defer(ModelRow.keras_bytes))
                          .order_by(ModelRow.created.desc())).all()
     return [info for info, _ in _shipped().values()] + [_trained_info(r) for r in rows]
 

@@ -233,3 +233,16 @@ def test_htmx_errors_render_as_a_message(client):
                     data={"source": "matrix", "matrix": "1 2\n3 x", "kernel": "identity"})
     assert r.status_code == 422
     assert 'role="alert"' in r.text and "matrix: row 2 has something that is not a number" in r.text
+
+
+def test_sixteen_bit_grayscale_png(client):
+    ramp = np.tile(np.arange(50, dtype=np.uint16) * 1200, (40, 1))  # 0 … 58,800, left to right
+    buf = io.BytesIO()
+    Image.fromarray(ramp).save(buf, "PNG")
+    r = client.post("/api/convolve", data={"source": "upload", "kernel": "vertical_edge"},
+                    files={"file": ("deep.png", buf.getvalue(), "image/png")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["shapes"]["input"] == [40, 50]
+    # A left-to-right ramp scaled to 0–255: every vertical-edge response is positive.
+    assert body["ranges"]["feature_map"]["min"] > 0
