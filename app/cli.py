@@ -45,9 +45,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a preset in this process, with Keras' progress bar, into the same registry."""
     _export(args, ["data_dir", "datasets_dir", "database_url"])
-    from app import registry, training
+    from app import training
     from app.config import get_settings
-    from app.datasets import CLASS_NAMES
     from app.errors import InvalidInput
     from app.jobs import JobRequest, TrainingSettings, validate_request
     from app.presets import get_preset
@@ -74,15 +73,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"training {preset.name} on {req.dataset}: {req.training.model_dump()}")
     outcome = training.train(spec, req.dataset, req.training.model_dump(),
                              datasets_dir=settings.datasets_dir, verbose=1)
-    model_id = registry.save_trained(
-        name=args.name or preset.name, dataset=req.dataset, input_shape=list(spec.input_shape),
-        class_names=CLASS_NAMES[req.dataset], test_accuracy=outcome.test_accuracy,
-        test_loss=outcome.test_loss, total_params=outcome.total_params,
-        architecture=spec.model_dump(mode="json", exclude_none=True),
-        training={**req.training.model_dump(), "seconds": round(outcome.seconds, 2),
-                  "history": outcome.history},
-        keras_bytes=outcome.keras_bytes,
-    )
+    model_id = training.save_to_registry(outcome, spec, req.dataset, req.training.model_dump(),
+                                         name=args.name or preset.name)
     print(f"test accuracy {outcome.test_accuracy:.4f} (loss {outcome.test_loss:.4f}); "
           f"saved as model {model_id}")
     return 0

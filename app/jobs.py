@@ -22,7 +22,6 @@ from app.db import JobRow, sessions, utcnow
 from app.errors import InvalidInput, LimitExceeded
 from app.presets import get_preset
 
-ACTIVE = ("queued", "running")
 FINISHED = ("succeeded", "failed", "cancelled")
 DATASET_SIZES = {"mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000}
 
@@ -166,18 +165,15 @@ def claim(settings: Settings, job_id: str, worker: str) -> JobRow | None:
     return get(settings, job_id) if n else None
 
 
-def save_progress(settings: Settings, job_id: str, progress: dict[str, Any]) -> bool:
-    """Write progress and beat the heart; True when cancellation has been asked for."""
+def beat(settings: Settings, job_id: str, progress: dict[str, Any] | None = None) -> bool:
+    """Stamp a running job's heartbeat (and its progress, when given); True when
+    cancellation has been asked for."""
+    values: dict[str, Any] = {"heartbeat": utcnow()}
+    if progress is not None:
+        values["progress"] = progress
     with sessions(settings).begin() as s:
         s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.status == "running")
-                  .values(progress=progress, heartbeat=utcnow()))
-        return bool(s.scalar(select(JobRow.cancel_requested).where(JobRow.id == job_id)))
-
-
-def heartbeat(settings: Settings, job_id: str) -> bool:
-    with sessions(settings).begin() as s:
-        s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.status == "running")
-                  .values(heartbeat=utcnow()))
+                  .values(**values))
         return bool(s.scalar(select(JobRow.cancel_requested).where(JobRow.id == job_id)))
 
 
@@ -201,14 +197,18 @@ def fail_running(settings: Settings, reason: str, *, worker: str | None = None,
                          .values(status="failed", error=reason, finished=utcnow())).rowcount
 
 
+def is_yours(row: JobRow, token: str | None) -> bool:
+    """Whether this token owns the job (the administrator's token does not make it yours)."""
+    return ownership.may_change(row.owner, token, None)
+
+
 def public(row: JobRow, token: str | None = None) -> dict[str, Any]:
     return {
         "id": row.id, "name": row.name, "status": row.status, "dataset": row.dataset,
         "architecture": row.architecture, "training": row.training,
         "progress": row.progress or {}, "result": row.result, "error": row.error,
         "worker": row.worker,
-        "yours": bool(token) and row.owner is not None
-        and ownership.may_change(row.owner, token, None),
+        "yours": is_yours(row, token),
         "created": row.created.isoformat() + "Z" if row.created else None,
         "started": row.started.isoformat() + "Z" if row.started else None,
         "finished": row.finished.isoformat() + "Z" if row.finished else None,

@@ -158,3 +158,20 @@ def train(
         keras_bytes = path.read_bytes()
     return Outcome(model, keras_bytes, float(test_loss), float(test_accuracy), confusion.tolist(),
                    misclassified, progress.history, seconds, summary.total_params)
+
+
+def save_to_registry(outcome: Outcome, spec: ArchitectureSpec, dataset: str,
+                     training: dict[str, Any], *, name: str, job_id: str | None = None,
+                     owner: str | None = None) -> str:
+    """Store a trained model with its training record; the new model's id."""
+    from app import registry
+    from app.datasets import CLASS_NAMES
+
+    return registry.save_trained(
+        name=name, dataset=dataset, input_shape=list(spec.input_shape),
+        class_names=CLASS_NAMES[dataset], test_accuracy=outcome.test_accuracy,
+        test_loss=outcome.test_loss, total_params=outcome.total_params,
+        architecture=spec.model_dump(mode="json", exclude_none=True),
+        training={**training, "seconds": round(outcome.seconds, 2), "history": outcome.history},
+        keras_bytes=outcome.keras_bytes, job_id=job_id, owner=owner,
+    )

@@ -37,7 +37,7 @@ class Heartbeat(threading.Thread):
         settings = get_settings()
         while not self.stop.wait(HEARTBEAT_SECONDS):
             try:
-                if jobs.heartbeat(settings, self.job_id):
+                if jobs.beat(settings, self.job_id):
                     self.cancel.set()
             except Exception:  # a busy database must not kill the job
                 log.warning("heartbeat failed for %s", self.job_id, exc_info=True)
@@ -45,9 +45,8 @@ class Heartbeat(threading.Thread):
 
 def execute(job_id: str) -> None:
     """Run one job to its end: succeeded (model in the registry), failed or cancelled."""
-    from app import registry, training
+    from app import training
     from app.architecture import ArchitectureSpec
-    from app.datasets import CLASS_NAMES
 
     settings = get_settings()
     row = jobs.claim(settings, job_id, worker_id())
@@ -61,18 +60,11 @@ def execute(job_id: str) -> None:
         outcome = training.train(
             spec, row.dataset, row.training,
             datasets_dir=Path(settings.datasets_dir) if settings.datasets_dir else None,
-            sink=lambda progress: jobs.save_progress(settings, job_id, progress),
+            sink=lambda progress: jobs.beat(settings, job_id, progress),
             should_stop=beat.cancel.is_set,
         )
-        model_id = registry.save_trained(
-            name=row.name, dataset=row.dataset, input_shape=list(spec.input_shape),
-            class_names=CLASS_NAMES[row.dataset], test_accuracy=outcome.test_accuracy,
-            test_loss=outcome.test_loss, total_params=outcome.total_params,
-            architecture=row.architecture,
-            training={**row.training, "seconds": round(outcome.seconds, 2),
-                      "history": outcome.history},
-            keras_bytes=outcome.keras_bytes, job_id=job_id, owner=row.owner,
-        )
+        model_id = training.save_to_registry(outcome, spec, row.dataset, row.training,
+                                             name=row.name, job_id=job_id, owner=row.owner)
         jobs.finish(settings, job_id, "succeeded", result={
             "test_loss": outcome.test_loss, "test_accuracy": outcome.test_accuracy,
             "model_id": model_id, "confusion_matrix": outcome.confusion_matrix,

@@ -253,7 +253,7 @@ def job_page(job_id: str, request: Request) -> Response:
     row = jobs.get(settings_of(request), job_id)
     return templates.TemplateResponse(request, "job.html", {
         "active": "jobs", "job": row, "classes": CLASS_NAMES[row.dataset],
-        "yours": jobs.public(row, presented_token(request))["yours"]})
+        "yours": jobs.is_yours(row, presented_token(request))})
 
 
 @router.get("/jobs/{job_id}/panel", response_class=HTMLResponse)
@@ -261,7 +261,7 @@ def job_panel(job_id: str, request: Request) -> Response:
     row = jobs.get(settings_of(request), job_id)
     return templates.TemplateResponse(request, "partials/job_panel.html", {
         "job": row, "classes": CLASS_NAMES[row.dataset],
-        "yours": jobs.public(row, presented_token(request))["yours"]})
+        "yours": jobs.is_yours(row, presented_token(request))})
 
 
 @router.post("/jobs/{job_id}/cancel", response_class=HTMLResponse)
