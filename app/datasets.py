@@ -26,6 +26,10 @@ INPUT_SHAPES: dict[str, tuple[int, int, int]] = {
 }
 
 
+class DatasetUnavailable(RuntimeError):
+    """Neither the datasets directory nor keras.datasets' download has the files."""
+
+
 @dataclass
 class Dataset:
     name: str
@@ -47,7 +51,14 @@ def _raw(name: str, datasets_dir: Path | None):
                 return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
     import keras
 
-    return getattr(keras.datasets, name).load_data()
+    try:
+        return getattr(keras.datasets, name).load_data()
+    except Exception as exc:  # keras raises a bare Exception when the download fails
+        where = f"{datasets_dir}/{name}.npz" if datasets_dir else "CNNPG_DATASETS_DIR (unset)"
+        raise DatasetUnavailable(
+            f"{name} is not in {where}, and keras.datasets could not download it ({exc}); "
+            f"without internet, set CNNPG_DATASETS_DIR to a folder holding {name}.npz"
+        ) from None
 
 
 def load_dataset(name: str, datasets_dir: Path | None = None) -> Dataset:

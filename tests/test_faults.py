@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -139,3 +140,18 @@ def test_server_sigkilled_mid_job_leaves_no_orphan_and_no_stuck_job(tmp_path):
         assert status["status"] == "failed" and "restarted" in status["error"], status
     finally:
         srv.stop()
+
+
+def test_a_missing_dataset_offline_names_the_setting(tmp_path, monkeypatch):
+    """No file in the datasets folder and no download: the job's reason says what to set."""
+    import keras
+
+    from app.datasets import DatasetUnavailable, load_dataset
+
+    def no_internet():
+        raise Exception("URL fetch failure: Name or service not known")
+
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", no_internet)
+    with pytest.raises(DatasetUnavailable, match=re.escape(
+            "set CNNPG_DATASETS_DIR to a folder holding fashion_mnist.npz")):
+        load_dataset("fashion_mnist", tmp_path)
