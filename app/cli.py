@@ -20,12 +20,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     _export(args, ["host", "port", "data_dir", "datasets_dir", "database_url", "redis_url",
                    "workers"])
-    from app.config import get_settings
+    from app.startup import prepare_or_exit, settings_or_exit
 
-    settings = get_settings()
-    from app.startup import exit_on_failure
-
-    exit_on_failure(settings)
+    settings = settings_or_exit()
+    prepare_or_exit(settings)
     uvicorn.run("app.main:app", host=settings.host, port=settings.port, reload=args.reload,
                 log_level=args.log_level, proxy_headers=True)
     return 0
@@ -33,32 +31,57 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     _export(args, ["data_dir", "datasets_dir", "database_url", "redis_url"])
-    from app.config import get_settings
-    from app.startup import exit_on_failure
-    from app.worker import run
+    from app.startup import prepare_or_exit, settings_or_exit
+    from app.training.worker import run
 
-    exit_on_failure(get_settings(), "cnn-playground worker")
-    run()
+    settings = settings_or_exit("cnn-playground worker")
+    prepare_or_exit(settings, "cnn-playground worker")
+    run(settings)
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """`db upgrade`: bring the database to this release's schema; `db current`: say where it is."""
+    _export(args, ["data_dir", "database_url"])
+    from app.startup import StartupError, settings_or_exit, upgrade_database
+    from app.storage import migrate
+    from app.storage.database import database_url
+
+    settings = settings_or_exit("cnn-playground db")
+    url = database_url(settings)
+    shown = url.split("@")[-1]
+    if args.action == "current":
+        print(f"{shown}: revision {migrate.current(url) or 'none (empty)'}; this release's "
+              f"schema is {migrate.head()}")
+        return 0
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        done = upgrade_database(settings)
+    except StartupError as exc:
+        print(f"cnn-playground db: error: {exc}", file=sys.stderr)
+        return 1
+    was = done.before or "empty"
+    note = " (a release 0.1 database, stamped 0001 first)" if done.stamped_release_0_1 else ""
+    print(f"{shown}: {was} → {done.after}{note}")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a preset in this process, with Keras' progress bar, into the same registry."""
     _export(args, ["data_dir", "datasets_dir", "database_url"])
-    from app import training
-    from app.config import get_settings
     from app.errors import InvalidInput
-    from app.jobs import JobRequest, TrainingSettings, validate_request
-    from app.presets import get_preset
+    from app.networks.presets import PRESETS, get_preset
+    from app.services import Services
+    from app.startup import prepare_or_exit, settings_or_exit
+    from app.training import trainer
+    from app.training.jobs import JobRequest, TrainingSettings, validate_request
 
     preset = get_preset(args.preset)
     if preset is None:
-        from app.presets import PRESETS
-
         print(f"unknown preset {args.preset!r}; choose one of: "
               f"{', '.join(p.name for p in PRESETS)}", file=sys.stderr)
         return 2
-    settings = get_settings()
+    settings = settings_or_exit("cnn-playground train")
     overrides = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size,
                                    "learning_rate": args.learning_rate,
                                    "optimizer": args.optimizer,
@@ -70,11 +93,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (InvalidInput, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    prepare_or_exit(settings, "cnn-playground train")
     print(f"training {preset.name} on {req.dataset}: {req.training.model_dump()}")
-    outcome = training.train(spec, req.dataset, req.training.model_dump(),
-                             datasets_dir=settings.datasets_dir, verbose=1)
-    model_id = training.save_to_registry(outcome, spec, req.dataset, req.training.model_dump(),
-                                         name=args.name or preset.name)
+    outcome = trainer.train(spec, req.dataset, req.training.model_dump(),
+                            datasets_dir=settings.datasets_dir, verbose=1)
+    services = Services.build(settings)
+    model_id = trainer.save_to_registry(services.registry, outcome, spec,
+                                        req.training.model_dump(), name=args.name or preset.name)
+    services.close()
     print(f"test accuracy {outcome.test_accuracy:.4f} (loss {outcome.test_loss:.4f}); "
           f"saved as model {model_id}")
     return 0
@@ -105,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a preset here, with a progress bar")
     train.add_argument("--preset", required=True, help="a preset name (GET /api/presets)")
-    train.add_argument("--dataset", choices=["mnist", "fashion_mnist", "cifar10"])
+    train.add_argument("--dataset", help="a dataset id (mnist, fashion_mnist, cifar10)")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--learning-rate", type=float)
@@ -115,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     for opt in ("data-dir", "datasets-dir", "database-url"):
         train.add_argument(f"--{opt}", help=f"CNNPG_{opt.upper().replace('-', '_')}")
     train.set_defaults(func=cmd_train)
+
+    db = sub.add_parser("db", help="the database's schema: upgrade it to this release, or show it")
+    db.add_argument("action", choices=["upgrade", "current"])
+    for opt in ("data-dir", "database-url"):
+        db.add_argument(f"--{opt}", help=f"CNNPG_{opt.upper().replace('-', '_')}")
+    db.set_defaults(func=cmd_db)
     return parser
 
 

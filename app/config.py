@@ -1,17 +1,26 @@
-"""Configuration from `CNNPG_*` environment variables (the CLI options use the same names)."""
+"""Configuration from `CNNPG_*` environment variables (the CLI options use the same names).
+
+One `Settings` object is made per application (or worker) and handed to everything that
+needs it: nothing reads the environment behind its back.
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from platformdirs import user_data_dir
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CNNPG_"
+# Tokens that appear in examples and documentation: whoever read them could use them.
+KNOWN_TOKENS = {"change-me-to-a-long-secret", "changeme", "change-me", "secret", "admin",
+                "password"}
+MIN_TOKEN_LENGTH = 24
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CNNPG_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     data_dir: Path = Field(
         default_factory=lambda: Path(user_data_dir("cnn-playground", appauthor=False)),
@@ -53,8 +62,16 @@ class Settings(BaseSettings):
     max_json_bytes: int = Field(
         10 * 1024 * 1024, ge=1024, description="Largest JSON request body (413 over it)."
     )
+    max_loaded_models: int = Field(
+        8, ge=1, le=1000, description="Models kept loaded in memory; the least recently used "
+        "one is dropped when another is needed.",
+    )
+    model_cache_bytes: int = Field(
+        512 * 1024 * 1024, ge=1024 * 1024, description="Disk space for trained models copied "
+        "out of the database; the least recently used files go first.",
+    )
     admin_token: str | None = Field(
-        None, min_length=16, description="Lets its bearer cancel any job and delete any model."
+        None, description="Lets its bearer cancel any job and delete any model.",
     )
     heartbeat_timeout: float = Field(
         20.0, ge=2, description="Seconds without a heartbeat before a running job is failed."
@@ -66,7 +83,41 @@ class Settings(BaseSettings):
         16, ge=3, le=32, description="Inputs this small are shown as numbers in the Kernel Lab."
     )
 
+    @field_validator("admin_token")
+    @classmethod
+    def _strong_token(cls, v: str | None) -> str | None:
+        """A guessable administrator token would let anyone delete every model."""
+        if v is None:
+            return v
+        if v.strip().lower() in KNOWN_TOKENS or "change-me" in v.lower():
+            raise ValueError("is a placeholder from the documentation; anyone who read it could "
+                             "use it. Generate one: openssl rand -hex 24")
+        if len(v) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters (it has {len(v)}). "
+                             "Generate one: openssl rand -hex 24")
+        if len(set(v)) < 8:
+            raise ValueError("has too few distinct characters to be a secret. Generate one: "
+                             "openssl rand -hex 24")
+        return v
 
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()
+    def as_environment(self) -> dict[str, str]:
+        """These settings as CNNPG_* variables, for a worker process that must share them."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is not None:
+                env[f"{ENV_PREFIX}{name.upper()}"] = str(value)
+        return env
+
+
+class SettingsError(ValueError):
+    """A CNNPG_* variable with a value that cannot be used; the message names it."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment (and overrides), with one readable line per bad value."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = [f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                 for e in exc.errors(include_url=False)]
+        raise SettingsError("; ".join(lines)) from None

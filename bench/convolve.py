@@ -27,7 +27,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.convolution import correlate, resolve_kernel  # noqa: E402
+from app.lab.convolution import correlate, resolve_kernel  # noqa: E402
 from tests.conftest import Server  # noqa: E402
 
 

@@ -31,8 +31,8 @@ from tests.conftest import Server  # noqa: E402
 def bare_fit(spec, data, training) -> float:
     import keras
 
-    from app.architecture import build_model
-    from app.training import compile_model
+    from app.networks.architecture import build_model
+    from app.training.trainer import compile_model
 
     keras.utils.set_random_seed(0)
     model = build_model(spec)
@@ -62,9 +62,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    from app.architecture import ArchitectureSpec
-    from app.presets import get_preset
-    from app.training import prepare_data
+    from app.networks.architecture import ArchitectureSpec
+    from app.networks.presets import get_preset
+    from app.training.trainer import prepare_data
 
     preset = get_preset("mnist_book")
     spec = ArchitectureSpec.model_validate(preset.architecture)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up (once) and run the whole test suite: lint, then pytest. CI runs exactly this.
+# Set up (once) and run the whole test suite: lint, type check, then pytest. CI runs exactly this.
 # Extra arguments go to pytest (e.g. -k kernel -x).
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 ensure_venv "[test]"
@@ -8,5 +8,7 @@ ensure_venv "[test]"
 ensure_debian_packages chromium redis-server postgresql
 echo "==> ruff"
 .venv/bin/ruff check app tests bench scripts
+echo "==> mypy"
+.venv/bin/mypy
 echo "==> pytest"
 exec .venv/bin/python -m pytest "$@"

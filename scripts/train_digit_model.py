@@ -29,8 +29,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from app.architecture import ArchitectureSpec, build_model, check  # noqa: E402
-from app.datasets import load_dataset  # noqa: E402
+from app.datasets.builtin import load_dataset  # noqa: E402
+from app.networks.architecture import ArchitectureSpec, build_model, check  # noqa: E402
 
 ARCHITECTURE = {
     "name": "mnist_digits",

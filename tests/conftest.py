@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+pytest_plugins = ["tests.services"]  # the PostgreSQL and Redis fixtures
+
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -99,15 +101,14 @@ def browser():
 
 
 @contextmanager
-def browser_page(browser, url: str, expected_errors: tuple[str, ...] = ()):
-    """A fresh page on `url`; fails the test on any script error or CSP violation, bar the
-    console messages that contain one of `expected_errors`."""
+def browser_page(browser, url: str):
+    """A fresh page on `url`; fails the test on any script error, console error or CSP
+    violation, whatever it is."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" and not any(
-        e in m.text for e in expected_errors) else None)
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     pg.base_url = url
     pg.console_errors = errors
     yield pg

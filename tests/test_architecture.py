@@ -5,9 +5,9 @@ from __future__ import annotations
 import keras
 import pytest
 
-from app.architecture import ArchitectureSpec, build_model, check
 from app.errors import InvalidInput, LimitExceeded
-from app.presets import PRESETS, get_preset
+from app.networks.architecture import ArchitectureSpec, build_model, check
+from app.networks.presets import PRESETS, get_preset
 
 
 def keras_summary(spec: ArchitectureSpec):

@@ -21,8 +21,7 @@ def train_server(tmp_path_factory):
 
 @pytest.fixture
 def bpage(browser, train_server):
-    # Refused forms answer 422, which the browser logs; htmx logs them too.
-    with browser_page(browser, train_server.url, ("422", "htmx:")) as pg:
+    with browser_page(browser, train_server.url) as pg:
         yield pg
 
 

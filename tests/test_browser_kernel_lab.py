@@ -71,7 +71,4 @@ def test_upload_shows_an_error_for_a_non_image(page, tmp_path):
     page.set_input_files("#file", str(bad))
     page.wait_for_selector("#results .errors")
     assert "file: not an image" in page.locator("#results .errors").inner_text()
-    # The refused upload is the one expected error; choosing "upload" alone sent nothing.
-    assert all("422" in e or "htmx:" in e for e in page.console_errors), page.console_errors
-    assert sum("422" in e for e in page.console_errors) == 1
-    page.console_errors.clear()
+    # The page shows the refusal; nothing is logged as an error (the fixture checks).

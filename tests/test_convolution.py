@@ -11,7 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from app.convolution import (
+from app.errors import InvalidInput, LimitExceeded
+from app.lab.convolution import (
     ConvolutionSettings,
     as_image,
     axis_geometry,
@@ -20,7 +21,6 @@ from app.convolution import (
     resolve_kernel,
     run,
 )
-from app.errors import InvalidInput, LimitExceeded
 
 LESSON_IMAGE = [
     [1, 1, 1, 0, 0],

@@ -19,8 +19,8 @@ from tests.digits_data import mnist_test
 from tests.test_jobs import QUICK, SLOW, wait_for, wait_running_with_progress
 
 
-def start(args: list[str], data_dir, timeout=60) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CNNPG_DATA_DIR": str(data_dir), "CNNPG_WORKERS": "0"}
+def start(args: list[str], data_dir, timeout=60, **extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CNNPG_DATA_DIR": str(data_dir), "CNNPG_WORKERS": "0", **extra}
     return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -38,6 +38,16 @@ def test_unwritable_data_dir_is_a_clear_error(tmp_path, command):
     text = out.stdout + out.stderr
     assert "cannot use the data directory" in text and "CNNPG_DATA_DIR" in text
     assert "Traceback" not in text
+
+
+@pytest.mark.parametrize("command", [SERVE, UVICORN], ids=["cnn-playground serve", "uvicorn"])
+@pytest.mark.parametrize("token", ["change-me-to-a-long-secret", "s3cret"])
+def test_a_guessable_admin_token_stops_the_server(tmp_path, command, token):
+    """compose.yaml once shipped a token anyone could read; no server starts with such a one."""
+    out = start([*command, str(free_port())], tmp_path, timeout=60, CNNPG_ADMIN_TOKEN=token)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "CNNPG_ADMIN_TOKEN" in text, text[-2000:]
+    assert "openssl rand -hex 24" in text and "Traceback" not in text
 
 
 @pytest.mark.parametrize("command", [SERVE, UVICORN], ids=["cnn-playground serve", "uvicorn"])
@@ -146,7 +156,7 @@ def test_a_missing_dataset_offline_names_the_setting(tmp_path, monkeypatch):
     """No file in the datasets folder and no download: the job's reason says what to set."""
     import keras
 
-    from app.datasets import DatasetUnavailable, load_dataset
+    from app.datasets.builtin import DatasetUnavailable, load_dataset
 
     def no_internet():
         raise Exception("URL fetch failure: Name or service not known")

@@ -133,10 +133,12 @@ def test_killed_worker_fails_the_job_and_the_queue_goes_on(jc):
     ("body", "status", "field", "fragment"),
     [
         ({**QUICK, "dataset": "cifar10"}, 422, "architecture.input_shape", "does not fit cifar10"),
-        ({**QUICK, "architecture": "no_such_preset"}, 422, "architecture", "unknown preset"),
+        ({**QUICK, "architecture": "no_such_preset"}, 422, "architecture",
+         "Input should be 'cifar_model_intro'"),
         ({**QUICK, "dataset": "imagenet"}, 422, "dataset", ""),
-        ({**QUICK, "training": {"epochs": 500}}, 422, "training.epochs", "limit of 50"),
-        ({**QUICK, "training": {"train_samples": 100_000}}, 422, "training.train_samples", "limit"),
+        ({**QUICK, "training": {"epochs": 500}}, 422, "training.epochs", "less than or equal to 50"),
+        ({**QUICK, "training": {"train_samples": 100_000}}, 422, "training.train_samples",
+         "less than or equal to 60000"),
         ({**QUICK, "training": {"batch_size": 0}}, 422, "training.batch_size", ""),
         ({**QUICK, "training": {"optimizer": "lbfgs"}}, 422, "training.optimizer", ""),
         ({**QUICK, "architecture": {"input_shape": [28, 28, 1], "layers": [
@@ -174,5 +176,7 @@ def test_restart_keeps_queued_jobs_and_the_queue_limit(tmp_path):
 
 
 def test_unknown_job(jc):
-    assert jc.get("/api/jobs/nope").status_code == 404
-    assert jc.post("/api/jobs/nope/cancel").status_code == 404
+    assert jc.get("/api/jobs/0123456789ab").status_code == 404
+    assert jc.post("/api/jobs/0123456789ab/cancel").status_code == 404
+    r = jc.get("/api/jobs/nope")  # not even a job id
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["path", "job_id"]

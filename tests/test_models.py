@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.architecture import ArchitectureSpec, build_model, check
-from app.datasets import load_dataset
+from app.datasets.builtin import load_dataset
+from app.networks.architecture import ArchitectureSpec, build_model, check
 from tests.conftest import ROOT, Server
 from tests.digits_data import DATA, encode
 
@@ -78,11 +78,15 @@ def test_feature_maps_of_an_rgb_model(rgb_server):
     assert r.status_code == 200 and r.json()["model"] == "cifar_tiny"
 
 
-def test_served_predictions_equal_the_keras_model():
+def test_served_predictions_equal_the_keras_model(tmp_path):
     """The fast path (LiteRT, one at a time) and batches (TensorFlow) both give Keras' answer."""
-    from app import inference
+    from app.config import Settings
+    from app.networks.inference import LoadedModels
+    from app.networks.registry import Registry
+    from app.storage.database import Database
 
-    loaded = inference.load("mnist_digits")
+    registry = Registry(Database(Settings(data_dir=tmp_path)), MODELS, tmp_path / "cache", 1 << 20)
+    loaded = LoadedModels(registry, capacity=1).get("mnist_digits")
     assert loaded._lite is not None  # the fast path is there on this platform
     data = load_dataset("mnist", DATA)
     x = data.x_test[:20]

@@ -8,13 +8,14 @@ import secrets
 import httpx
 import pytest
 
-from app import ownership
+from app.classroom import ownership
 from app.config import Settings
-from app.db import ModelRow, sessions
+from app.storage.database import Database
+from app.storage.tables import ModelRow
 from tests.conftest import ROOT, Server
 from tests.test_jobs import QUICK
 
-ADMIN = "admin-" + "x" * 30
+ADMIN = secrets.token_hex(24)
 XSS = "<script>alert(1)</script>"
 
 
@@ -88,15 +89,16 @@ def test_queue_limit_per_owner(owner_server):
 
 def add_model(srv: Server, owner_token: str, name: str = "trained") -> str:
     """A trained model row, as a worker would store it, owned by owner_token's holder."""
-    settings = Settings(data_dir=srv.data_dir)
+    database = Database(Settings(data_dir=srv.data_dir))
     model_id = f"m-{secrets.token_hex(4)}"
     keras_bytes = (ROOT / "models" / "mnist_digits.keras").read_bytes()
-    with sessions(settings).begin() as s:
+    with database.begin() as s:
         s.add(ModelRow(id=model_id, name=name, owner=ownership.owner_hash(owner_token),
                        dataset="mnist", input_shape=[28, 28, 1],
                        class_names=[str(i) for i in range(10)], test_accuracy=0.99,
                        test_loss=0.03, total_params=1, architecture={}, training={},
                        keras_bytes=keras_bytes, sha256="0" * 64))
+    database.dispose()
     return model_id
 
 

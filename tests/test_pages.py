@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from app.kernels import KERNELS
+from app.lab.kernels import KERNELS
 
 
 def test_kernel_lab_page_lists_the_catalog(client):

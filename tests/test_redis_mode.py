@@ -3,41 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import time
 
 import httpx
-import pytest
 
-from tests.conftest import ROOT, Server, free_port
+from tests.conftest import ROOT, Server
 from tests.test_jobs import QUICK, wait_for
-
-REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-@pytest.fixture
-def redis_url(tmp_path):
-    if not os.path.exists(REDIS):
-        pytest.fail("redis-server is missing: the test command installs Debian's redis-server")
-    port = free_port()
-    proc = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"redis://127.0.0.1:{port}/0"
-    import redis
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if redis.Redis.from_url(url).ping():
-                break
-        except redis.ConnectionError:
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(10)
 
 
 def test_a_separate_worker_takes_jobs_from_redis(tmp_path, redis_url):

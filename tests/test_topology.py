@@ -3,57 +3,18 @@ server with no workers of its own and two `cnn-playground worker` processes."""
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.conftest import ROOT, Server, free_port
+from tests.conftest import ROOT, Server
 from tests.test_jobs import QUICK, wait_for
-from tests.test_redis_mode import redis_url  # noqa: F401  (fixture)
 
 
-def as_postgres(cmd: list[str]) -> list[str]:
-    """initdb refuses to run as root: run the server as the postgres user there."""
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
-@pytest.fixture
-def postgres_url():
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
-        pytest.fail("PostgreSQL is missing: the test command installs Debian's postgresql")
-    bindir = os.path.dirname(found[-1])
-    # Outside pytest's private (0700) temp folders, which the postgres user cannot enter.
-    top = Path(tempfile.mkdtemp(prefix="cnnpg-pg-"))
-    os.chmod(top, 0o755)
-    data, sock = top / "pgdata", top / "pgsock"
-    data.mkdir()
-    sock.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres")
-        shutil.chown(sock, "postgres")
-    port = free_port()
-    subprocess.run(as_postgres([f"{bindir}/initdb", "-D", str(data), "-U", "postgres",
-                                "--auth=trust"]), check=True, capture_output=True)
-    subprocess.run(as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-w", "-l",
-                                str(data / "log"), "-o",
-                                f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start"]),
-                   check=True, capture_output=True)
-    yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    subprocess.run(as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-m", "fast", "stop"]),
-                   capture_output=True)
-    shutil.rmtree(top, ignore_errors=True)
-
-
-def test_web_server_and_two_workers_share_postgres_and_redis(tmp_path, postgres_url, redis_url):  # noqa: F811
+def test_web_server_and_two_workers_share_postgres_and_redis(tmp_path, postgres_url, redis_url):
     env = {"CNNPG_DATABASE_URL": postgres_url, "CNNPG_REDIS_URL": redis_url,
            "CNNPG_WORKERS": "0"}
     web = Server(tmp_path / "web", env)

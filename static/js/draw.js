@@ -44,8 +44,9 @@
         '<p class="hint">Draw a digit in the box: the prediction updates as you draw.</p>';
       return;
     }
+    // The source carries hx-sync="this:queue last": one request at a time, the newest drawing last.
     htmx.ajax("POST", canvas.dataset.analyze, {
-      target: "#analysis", swap: "innerHTML",
+      source: "#analysis", target: "#analysis", swap: "innerHTML",
       values: { image: canvas.toDataURL("image/png"), model: modelSelect.value },
     });
   }

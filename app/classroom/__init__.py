@@ -1,0 +1,1 @@
+"""Who may change what: anonymous owner tokens (classes and their teachers come later)."""

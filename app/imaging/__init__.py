@@ -1,0 +1,1 @@
+"""Images in and out: decoding uploads with limits, rendering arrays as pictures."""

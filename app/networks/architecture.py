@@ -1,0 +1,293 @@
+"""The architecture spec: JSON that mirrors Keras layer classes and their arguments.
+
+Each layer type is one class here holding everything about it: its Keras arguments (with
+Keras' names and defaults), its output shape and parameter count (as Keras counts them),
+and the fields the Model Builder lets a learner edit. `check` walks the layers with
+those, so an impossible model is refused with the layer's position and the problem
+before anything is built; `build_model` then makes the Keras model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from app.errors import InvalidInput, LimitExceeded
+
+Activation = Literal["relu", "sigmoid", "tanh", "softmax", "linear", "elu", "selu", "gelu",
+                     "swish", "softplus", "leaky_relu"]
+Padding = Literal["valid", "same"]
+# Strict: JSON `true` or "3" is not a number of filters (the schema says integer).
+PositiveInt = Annotated[int, Field(ge=1, le=4096, strict=True)]
+IntPair = PositiveInt | tuple[PositiveInt, PositiveInt]
+Shape = tuple[int, ...]
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+# How the builder shows an argument: an integer, a pair ("3,3"), an optional pair, a
+# float, the padding choice, or the activation choice.
+FieldKind = Literal["int", "pair", "pair?", "float", "padding", "activation"]
+
+
+class LayerProblem(ValueError):
+    """Why a layer cannot take the shape it is given."""
+
+
+def pair(v: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def conv_out(n: int, k: int, s: int, padding: str) -> int:
+    """One spatial side after a window of side k moves with stride s (TensorFlow's rule)."""
+    return math.ceil(n / s) if padding == "same" else (n - k) // s + 1
+
+
+class Layer(BaseModel):
+    """One Keras layer. Subclasses set `type`, their arguments, and override the shape and
+    parameter rules where the layer changes them."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, pattern=NAME_PATTERN)
+
+    builder_fields: ClassVar[tuple[tuple[str, FieldKind], ...]] = ()
+    starter: ClassVar[dict[str, Any]] = {}  # the arguments of a newly added layer
+    spatial: ClassVar[bool] = False  # needs a (height, width, channels) input
+
+    @property
+    def kind(self) -> str:
+        return str(getattr(self, "type"))  # noqa: B009  (set by every subclass)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return shape
+
+    def params(self, shape: Shape) -> tuple[int, int]:
+        """(all parameters, trainable ones) for this input shape."""
+        return 0, 0
+
+    def keras_arguments(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"type", "name"})
+
+
+class Conv2D(Layer):
+    type: Literal["Conv2D"]
+    filters: PositiveInt
+    kernel_size: IntPair
+    strides: IntPair = 1
+    padding: Padding = "valid"
+    activation: Activation | None = None
+    use_bias: StrictBool = True
+
+    builder_fields = (("filters", "int"), ("kernel_size", "pair"), ("strides", "pair"),
+                      ("padding", "padding"), ("activation", "activation"))
+    starter = {"filters": 16, "kernel_size": [3, 3], "activation": "relu"}
+    spatial = True
+
+    def output_shape(self, shape: Shape) -> Shape:
+        h, w, _ = shape
+        kh, kw = pair(self.kernel_size)
+        sh, sw = pair(self.strides)
+        if self.padding == "valid" and (kh > h or kw > w):
+            raise LayerProblem(f"kernel {kh}×{kw} is larger than its {h}×{w} input; use a smaller "
+                               'kernel or padding "same"')
+        return conv_out(h, kh, sh, self.padding), conv_out(w, kw, sw, self.padding), self.filters
+
+    def params(self, shape: Shape) -> tuple[int, int]:
+        kh, kw = pair(self.kernel_size)
+        n = kh * kw * shape[-1] * self.filters + (self.filters if self.use_bias else 0)
+        return n, n
+
+    def formula(self, shape: Shape) -> str:
+        """((k_h·k_w·c_in) + 1) · filters, with the numbers filled in."""
+        kh, kw = pair(self.kernel_size)
+        bias = " + 1" if self.use_bias else ""
+        return (f"(({kh}·{kw}·{shape[-1]}){bias}) · {self.filters} = "
+                f"{self.params(shape)[0]:,}")
+
+
+class _Pooling(Layer):
+    pool_size: IntPair = 2
+    strides: IntPair | None = None
+    padding: Padding = "valid"
+
+    builder_fields = (("pool_size", "pair"), ("strides", "pair?"), ("padding", "padding"))
+    starter = {"pool_size": [2, 2]}
+    spatial = True
+
+    def output_shape(self, shape: Shape) -> Shape:
+        h, w, c = shape
+        ph, pw = pair(self.pool_size)
+        sh, sw = pair(self.strides if self.strides is not None else self.pool_size)
+        if self.padding == "valid" and (ph > h or pw > w):
+            raise LayerProblem(f"pool {ph}×{pw} is larger than its {h}×{w} input")
+        return conv_out(h, ph, sh, self.padding), conv_out(w, pw, sw, self.padding), c
+
+    def keras_arguments(self) -> dict[str, Any]:
+        args = super().keras_arguments()
+        if args.get("strides") is None:
+            args.pop("strides", None)  # Keras' default: the pool size
+        return args
+
+
+class MaxPooling2D(_Pooling):
+    type: Literal["MaxPooling2D"]
+
+
+class AveragePooling2D(_Pooling):
+    type: Literal["AveragePooling2D"]
+
+
+class Dropout(Layer):
+    type: Literal["Dropout"]
+    rate: float = Field(ge=0, lt=1, strict=True)
+
+    builder_fields = (("rate", "float"),)
+    starter = {"rate": 0.25}
+
+
+class Flatten(Layer):
+    type: Literal["Flatten"]
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return (math.prod(shape),)
+
+
+class Dense(Layer):
+    type: Literal["Dense"]
+    units: PositiveInt
+    activation: Activation | None = None
+    use_bias: StrictBool = True
+
+    builder_fields = (("units", "int"), ("activation", "activation"))
+    starter = {"units": 10, "activation": "softmax"}
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return (*shape[:-1], self.units)
+
+    def params(self, shape: Shape) -> tuple[int, int]:
+        n = shape[-1] * self.units + (self.units if self.use_bias else 0)
+        return n, n
+
+
+class BatchNormalization(Layer):
+    type: Literal["BatchNormalization"]
+    momentum: float = Field(0.99, gt=0, lt=1, strict=True)
+    epsilon: float = Field(0.001, gt=0, le=1, strict=True)
+
+    def params(self, shape: Shape) -> tuple[int, int]:
+        # gamma and beta train; the moving mean and variance do not.
+        return 4 * shape[-1], 2 * shape[-1]
+
+
+class GlobalAveragePooling2D(Layer):
+    type: Literal["GlobalAveragePooling2D"]
+    spatial = True
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return (shape[-1],)
+
+
+LAYER_TYPES: tuple[type[Layer], ...] = (Conv2D, MaxPooling2D, AveragePooling2D, Dropout,
+                                        Flatten, Dense, BatchNormalization,
+                                        GlobalAveragePooling2D)
+LAYER_CLASSES: dict[str, type[Layer]] = {cls.__name__: cls for cls in LAYER_TYPES}
+
+LayerSpec = Annotated[
+    Conv2D | MaxPooling2D | AveragePooling2D | Dropout | Flatten | Dense | BatchNormalization
+    | GlobalAveragePooling2D,
+    Field(discriminator="type"),
+]
+
+
+class ArchitectureSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("model", pattern=MODEL_NAME_PATTERN)
+    input_shape: tuple[PositiveInt, PositiveInt, Annotated[int, Field(ge=1, le=4, strict=True)]] = Field(
+        description="(height, width, channels); channels 1 (grayscale) to 4.")
+    layers: list[LayerSpec] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    name: str
+    type: str
+    output_shape: tuple[int | None, ...]
+    params: int
+    trainable: int
+    input_shape: Shape = ()
+
+
+@dataclass(frozen=True)
+class Summary:
+    layers: list[LayerSummary]
+
+    @property
+    def total_params(self) -> int:
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def trainable_params(self) -> int:
+        return sum(layer.trainable for layer in self.layers)
+
+    @property
+    def non_trainable_params(self) -> int:
+        return self.total_params - self.trainable_params
+
+
+def snake_name(type_name: str) -> str:
+    """Keras' automatic layer name: Conv2D → conv2d, MaxPooling2D → max_pooling2d."""
+    out = "".join("_" + c.lower() if c.isupper() else c for c in type_name).lstrip("_")
+    return out.replace("2_d", "2d")
+
+
+def check(spec: ArchitectureSpec, max_layers: int = 50, max_params: int = 5_000_000) -> Summary:
+    """Output shape and parameters per layer, as Keras' model.summary() counts them."""
+    if len(spec.layers) > max_layers:
+        raise LimitExceeded("layers", f"{len(spec.layers)} layers is over the limit of {max_layers}")
+    shape: Shape = tuple(spec.input_shape)
+    counts: dict[str, int] = {}
+    names: set[str] = set()
+    rows: list[LayerSummary] = []
+    for i, layer in enumerate(spec.layers):
+        where = f"layers.{i}"
+        try:
+            if layer.spatial and len(shape) != 3:
+                raise LayerProblem(f"needs a 3-D input (height, width, channels), got {shape}; "
+                                   "it cannot follow Flatten, Dense or global pooling")
+            out = layer.output_shape(shape)
+            if any(d <= 0 for d in out):
+                raise LayerProblem(f"its output would be {out}: the input is too small for it")
+            name = layer.name
+            if name is None:
+                base = snake_name(layer.kind)
+                n = counts.get(base, 0)
+                counts[base] = n + 1
+                name = base if n == 0 else f"{base}_{n}"
+            if name in names:
+                raise LayerProblem(f"the name {name!r} is used twice")
+        except LayerProblem as problem:
+            raise InvalidInput(where, f"layer {i} ({layer.kind}): {problem}") from None
+        names.add(name)
+        params, trainable = layer.params(shape)
+        rows.append(LayerSummary(name, layer.kind, (None, *out), params, trainable, shape))
+        shape = out
+    summary = Summary(rows)
+    if summary.total_params > max_params:
+        raise LimitExceeded("layers", f"{summary.total_params:,} parameters is over the limit of "
+                            f"{max_params:,}")
+    return summary
+
+
+def build_model(spec: ArchitectureSpec, summary: Summary | None = None) -> Any:
+    """The Keras model for a spec (checked first, so nothing impossible is ever built)."""
+    import keras
+
+    summary = summary or check(spec)
+    inputs = keras.Input(shape=spec.input_shape, name="image")
+    x = inputs
+    for layer, row in zip(spec.layers, summary.layers, strict=True):
+        x = getattr(keras.layers, layer.kind)(name=row.name, **layer.keras_arguments())(x)
+    return keras.Model(inputs, x, name=spec.name)

@@ -1,1 +1,0 @@
-"""Thin HTTP routes: parse, call the domain, render a template or JSON."""

@@ -1,0 +1,45 @@
+"""The services an application (or a worker) owns, built once from one `Settings`.
+
+The web application keeps one `Services` on `app.state` and routes reach its parts
+through FastAPI dependencies (`app/web/dependencies.py`); a worker builds the same
+services from the same settings, with the function that runs a job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.config import Settings
+from app.networks.inference import LoadedModels
+from app.networks.registry import Registry
+from app.resources import MODELS_DIR
+from app.storage.database import Database
+from app.training.jobs import JobStore
+from app.training.taskqueue import JobQueue, JobRunner
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    registry: Registry
+    models: LoadedModels
+    jobs: JobStore
+    queue: JobQueue
+
+    @classmethod
+    def build(cls, settings: Settings, runner: JobRunner | None = None) -> Services:
+        database = Database(settings)
+        registry = Registry(database, settings.models_dir or MODELS_DIR,
+                            settings.data_dir / "model-cache", settings.model_cache_bytes)
+        return cls(
+            settings=settings,
+            database=database,
+            registry=registry,
+            models=LoadedModels(registry, settings.max_loaded_models, settings.inference_threads),
+            jobs=JobStore(database, settings),
+            queue=JobQueue(settings, runner),
+        )
+
+    def close(self) -> None:
+        self.database.dispose()

@@ -1,0 +1,1 @@
+"""The database (jobs, trained models) and its schema migrations."""

@@ -1,0 +1,1 @@
+"""Training: the training function, the job store, the queue, workers and their supervisor."""

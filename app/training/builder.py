@@ -1,0 +1,240 @@
+"""The Model Builder: from the page's fields to a typed view of the model being built.
+
+The page posts its fields as they are typed (`l0.type`, `l0.filters`, …, and the training
+settings). `parse_form` turns them into a `BuilderState`, `apply_action` adds, removes,
+reorders or loads layers, and `build_view` checks the result exactly as a job would be
+checked, so the page shows the summary, and each problem beside the layer it is about.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from app.config import Settings
+from app.datasets.builtin import BUILTIN, DATASETS, DatasetInfo
+from app.errors import InvalidInput
+from app.networks.architecture import (
+    LAYER_CLASSES,
+    ArchitectureSpec,
+    Conv2D,
+    FieldKind,
+    Summary,
+    check,
+)
+from app.networks.presets import PRESETS, Preset, get_preset
+from app.training.jobs import JobRequest, check_fits_dataset
+
+ACTIVATIONS = ["relu", "softmax", "sigmoid", "tanh", "linear", "elu", "gelu", "swish"]
+OPTIMIZERS = ["adam", "sgd", "rmsprop", "adamw", "nadam", "adagrad"]
+TRAINING_FIELDS = ("optimizer", "learning_rate", "batch_size", "epochs", "validation_split",
+                   "train_samples")
+ValueKind = FieldKind | Literal["text"]
+TRAINING_KINDS: dict[str, ValueKind] = {
+    "optimizer": "text", "learning_rate": "float", "batch_size": "int", "epochs": "int",
+    "validation_split": "float", "train_samples": "int"}
+DEFAULT_SETTINGS = {"dataset": "mnist", "name": "model", "optimizer": "adam",
+                    "learning_rate": "0.001", "batch_size": "64", "epochs": "1",
+                    "validation_split": "0.1", "train_samples": "5000"}
+
+
+@dataclass
+class BuilderState:
+    """What the learner has typed: layers as raw arguments, settings as raw text."""
+
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SETTINGS))
+
+    @classmethod
+    def from_preset(cls, name: str) -> BuilderState:
+        state = cls()
+        apply_action(state, f"preset:{name if get_preset(name) else 'mnist_book'}")
+        return state
+
+
+def _value(raw: str, kind: ValueKind) -> Any:
+    """A typed value where the text is one, else the text itself, for validation to name."""
+    raw = raw.strip()
+    if raw == "":
+        return None  # omitted: Keras' default applies, or validation says it is required
+    if kind in ("pair", "pair?"):
+        parts = [p for p in re.split(r"[\s,x×]+", raw) if p]
+        try:
+            nums = [int(p) for p in parts]
+        except ValueError:
+            return raw
+        return nums[0] if len(nums) == 1 else nums
+    converters: dict[str, type] = {"int": int, "float": float}
+    if kind in converters:
+        try:
+            return converters[kind](raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+def display(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def parse_form(form: Mapping[str, Any]) -> BuilderState:
+    """Layers and settings from the builder's fields (l0.type, l0.filters, …)."""
+    indices = sorted({int(m.group(1)) for k in form if (m := re.match(r"l(\d+)\.type$", k))})
+    layers = []
+    for i in indices:
+        kind = str(form.get(f"l{i}.type", ""))
+        layer: dict[str, Any] = {"type": kind}
+        cls = LAYER_CLASSES.get(kind)
+        for arg, field_kind in cls.builder_fields if cls else ():
+            v = _value(str(form.get(f"l{i}.{arg}", "")), field_kind)
+            if v is not None:
+                layer[arg] = v
+        layers.append(layer)
+    settings = {k: str(form.get(k, "")) for k in ("dataset", "name", *TRAINING_FIELDS)}
+    return BuilderState(layers, settings)
+
+
+def apply_action(state: BuilderState, action: str) -> None:
+    """add:TYPE, remove:i, up:i, down:i, preset:NAME or empty."""
+    layers = state.layers
+    verb, _, arg = action.partition(":")
+    if verb == "add" and arg in LAYER_CLASSES:
+        layers.append({"type": arg, **LAYER_CLASSES[arg].starter})
+    elif verb in ("remove", "up", "down") and arg.isdigit() and int(arg) < len(layers):
+        i = int(arg)
+        if verb == "remove":
+            layers.pop(i)
+        elif verb == "up" and i > 0:
+            layers[i - 1], layers[i] = layers[i], layers[i - 1]
+        elif verb == "down" and i < len(layers) - 1:
+            layers[i + 1], layers[i] = layers[i], layers[i + 1]
+    elif verb == "preset" and (preset := get_preset(arg)):
+        layers[:] = [dict(layer) for layer in preset.architecture["layers"]]
+        state.settings.update({"dataset": preset.dataset, "name": preset.name,
+                               **{k: str(v) for k, v in preset.training.items()}})
+        state.settings.setdefault("train_samples", DEFAULT_SETTINGS["train_samples"])
+    elif verb == "empty":
+        layers.clear()
+
+
+@dataclass(frozen=True)
+class FieldView:
+    arg: str
+    kind: FieldKind
+    value: str
+
+
+@dataclass(frozen=True)
+class LayerView:
+    type: str
+    fields: list[FieldView]
+
+
+@dataclass(frozen=True)
+class RowView:
+    name: str
+    shape: tuple[int | None, ...]
+    params: int
+    formula: str  # for Conv2D: ((k_h·k_w·c_in) + 1) · filters = n
+
+
+@dataclass
+class BuilderView:
+    state: BuilderState
+    dataset: DatasetInfo
+    spec: dict[str, Any]
+    layers: list[LayerView]
+    rows: list[RowView | None]
+    summary: Summary | None
+    layer_errors: dict[int, list[str]]
+    general: list[str]
+    presets: tuple[Preset, ...] = PRESETS
+    layer_types: tuple[str, ...] = tuple(LAYER_CLASSES)
+    activations: tuple[str, ...] = tuple(ACTIVATIONS)
+    optimizers: tuple[str, ...] = tuple(OPTIMIZERS)
+    datasets: tuple[DatasetInfo, ...] = BUILTIN
+
+    @property
+    def settings(self) -> dict[str, str]:
+        return self.state.settings
+
+    @property
+    def valid(self) -> bool:
+        return self.summary is not None and not self.layer_errors and not self.general
+
+    @property
+    def preset(self) -> Preset | None:
+        return get_preset(self.settings.get("name", ""))
+
+
+def _pydantic_problems(exc: ValidationError, layer_errors: dict[int, list[str]],
+                       general: list[str]) -> None:
+    seen: set[tuple[int, str]] = set()
+    for e in exc.errors(include_url=False):
+        loc = e["loc"]
+        if len(loc) >= 2 and loc[0] == "layers" and isinstance(loc[1], int):
+            # (layers, i, Type, arg, union-branch…): one message per argument
+            arg = str(loc[3]) if len(loc) > 3 else ""
+            if (loc[1], arg) in seen:
+                continue
+            seen.add((loc[1], arg))
+            layer_errors.setdefault(loc[1], []).append(f"{arg}: {e['msg']}" if arg else e["msg"])
+        else:
+            general.append(f"{'.'.join(map(str, loc))}: {e['msg']}")
+
+
+def build_view(state: BuilderState, limits: Settings) -> BuilderView:
+    """Everything the builder shows: the layers, their summary rows and the problems."""
+    dataset = DATASETS.get(state.settings.get("dataset", ""), DATASETS["mnist"])
+    state.settings["dataset"] = dataset.id
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", state.settings.get("name") or "model")[:64] or "model"
+    spec_dict: dict[str, Any] = {"name": name, "input_shape": list(dataset.input_shape),
+                                 "layers": state.layers}
+    layer_errors: dict[int, list[str]] = {}
+    general: list[str] = []
+    summary = None
+    spec = None
+    if not state.layers:
+        general.append("Add a layer, or start from a preset.")
+    else:
+        try:
+            spec = ArchitectureSpec.model_validate(spec_dict)
+            summary = check(spec, limits.max_layers, limits.max_params)
+            check_fits_dataset(spec, summary, dataset.id)
+        except ValidationError as exc:
+            _pydantic_problems(exc, layer_errors, general)
+        except InvalidInput as exc:
+            m = re.match(r"(?:architecture\.)?layers\.(\d+)$", exc.field)
+            if m:
+                layer_errors.setdefault(int(m.group(1)), []).append(exc.message)
+            else:
+                general.append(exc.message)
+    rows: list[RowView | None] = [None] * len(state.layers)
+    if summary is not None and spec is not None:
+        for i, (layer, row) in enumerate(zip(spec.layers, summary.layers, strict=True)):
+            formula = layer.formula(row.input_shape) if isinstance(layer, Conv2D) else ""
+            rows[i] = RowView(row.name, row.output_shape, row.params, formula)
+    layer_views = []
+    for raw in state.layers:
+        cls = LAYER_CLASSES.get(str(raw.get("type")))
+        fields = [FieldView(arg, kind, display(raw.get(arg)))
+                  for arg, kind in (cls.builder_fields if cls else ())]
+        layer_views.append(LayerView(str(raw.get("type")), fields))
+    return BuilderView(state, dataset, spec_dict, layer_views, rows, summary, layer_errors,
+                       general)
+
+
+def job_request(view: BuilderView) -> JobRequest:
+    """The job the learner asked for (raises pydantic's ValidationError on bad settings)."""
+    training = {k: _value(view.settings[k], TRAINING_KINDS[k]) for k in TRAINING_FIELDS
+                if view.settings.get(k, "").strip()}
+    return JobRequest.model_validate({"architecture": view.spec, "dataset": view.dataset.id,
+                                      "training": training, "name": view.spec["name"]})

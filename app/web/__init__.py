@@ -1,0 +1,1 @@
+"""The web layer: the FastAPI application, its routes, templates and error mapping."""

@@ -1,0 +1,88 @@
+"""The FastAPI application. `create_app(settings)` makes one; it owns its services."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app import __version__, startup
+from app.config import Settings, load_settings
+from app.networks.registry import DEFAULT_MODEL
+from app.resources import STATIC_DIR
+from app.services import Services
+from app.training.supervisor import Supervisor
+from app.web import errors
+from app.web.middleware import BodySizeLimit, SecurityHeaders, StartupGuard
+from app.web.routes import (
+    architectures,
+    builder,
+    draw,
+    health,
+    job_pages,
+    jobs,
+    kernel_lab,
+    models,
+    pages,
+    predict,
+    serving,
+)
+from app.web.routing import openapi_with_form_bodies
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Build the services (the database is already migrated: StartupGuard), start the
+    workers' supervisor, and load the default model in the background, so /healthz answers
+    at once and the first visitor to Draw does not wait for TensorFlow."""
+    settings: Settings = app.state.settings
+    services = Services.build(settings)
+    app.state.services = services
+    # Starts the embedded workers (if any), and fails jobs whose worker is gone, wherever
+    # it ran: also with CNNPG_WORKERS=0, when workers on other machines take the jobs.
+    supervisor = Supervisor(settings, services.jobs)
+    supervisor.start()
+    threading.Thread(target=services.models.warm_up, args=(DEFAULT_MODEL,), daemon=True,
+                     name="warm-up").start()
+    try:
+        yield
+    finally:
+        supervisor.stop()
+        services.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    app = FastAPI(
+        lifespan=lifespan,
+        title="CNN Playground",
+        version=__version__,
+        description="Learn and demonstrate convolutional neural networks. "
+        "Errors are 4xx with `detail` naming the field and the reason.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for module in (health, kernel_lab, predict, serving, models, architectures, jobs):
+        for name in ("router", "json_router", "form_router"):
+            router = getattr(module, name, None)
+            if router is not None:
+                app.include_router(router)
+    for module in (draw, job_pages, builder, pages):
+        app.include_router(module.router)
+
+    def openapi() -> dict[str, Any]:
+        return openapi_with_form_bodies(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes,
+                       max_json_bytes=settings.max_json_bytes)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(StartupGuard, check=lambda: startup.prepare(settings))
+    return app

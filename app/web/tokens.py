@@ -1,0 +1,35 @@
+"""Owner tokens over HTTP: sent back as the X-Owner-Token header (API clients) or the
+HttpOnly cookie (browsers); handed out on the first job a client submits."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Cookie, Header, Response
+
+from app.classroom import ownership
+
+
+def presented_token(
+    x_owner_token: Annotated[str | None, Header(
+        description="The owner token a job submission handed out (API clients).",
+        max_length=128)] = None,
+    cnnpg_owner: Annotated[str | None, Cookie(include_in_schema=False)] = None,
+) -> str | None:
+    """The owner token a client sent: the header, else the cookie."""
+    return x_owner_token or cnnpg_owner
+
+
+def token_or_new(token: str | None) -> tuple[str, bool]:
+    """The caller's token, or a new one: (token, newly issued)."""
+    if token is not None and ownership.well_formed(token):
+        return token, False
+    return ownership.new_token(), True
+
+
+def give_token(response: Response, token: str) -> Response:
+    """Hand the token to the client: an HttpOnly, SameSite cookie, and a header for APIs."""
+    response.set_cookie(ownership.COOKIE, token, max_age=365 * 24 * 3600, httponly=True,
+                        samesite="strict", path="/")
+    response.headers[ownership.HEADER] = token
+    return response
