@@ -89,15 +89,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         req = JobRequest(architecture=preset.name, dataset=args.dataset or preset.dataset,
                          training=TrainingSettings(**{**preset.training, **overrides}))
-        spec, _ = validate_request(req, settings)
+        services = Services.build(settings)
+        spec, _ = validate_request(req, settings, services.datasets)
     except (InvalidInput, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     prepare_or_exit(settings, "cnn-playground train")
     print(f"training {preset.name} on {req.dataset}: {req.training.model_dump()}")
-    outcome = trainer.train(spec, req.dataset, req.training.model_dump(),
-                            datasets_dir=settings.datasets_dir, verbose=1)
-    services = Services.build(settings)
+    outcome = trainer.train(spec, services.datasets.load(req.dataset), req.training.model_dump(),
+                            verbose=1)
     model_id = trainer.save_to_registry(services.registry, outcome, spec,
                                         req.training.model_dump(), name=args.name or preset.name)
     services.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.config import Settings
+from app.datasets.catalog import DatasetCatalog
 from app.networks.inference import LoadedModels
 from app.networks.registry import Registry
 from app.resources import MODELS_DIR
@@ -26,10 +27,12 @@ class Services:
     models: LoadedModels
     jobs: JobStore
     queue: JobQueue
+    datasets: DatasetCatalog
 
     @classmethod
     def build(cls, settings: Settings, runner: JobRunner | None = None) -> Services:
         database = Database(settings)
+        datasets = DatasetCatalog(settings.datasets_dir)
         registry = Registry(database, settings.models_dir or MODELS_DIR,
                             settings.data_dir / "model-cache", settings.model_cache_bytes)
         return cls(
@@ -37,8 +40,9 @@ class Services:
             database=database,
             registry=registry,
             models=LoadedModels(registry, settings.max_loaded_models, settings.inference_threads),
-            jobs=JobStore(database, settings),
+            jobs=JobStore(database, settings, datasets),
             queue=JobQueue(settings, runner),
+            datasets=datasets,
         )
 
     def close(self) -> None:

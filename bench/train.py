@@ -62,15 +62,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
+    from app.datasets.builtin import load_dataset
     from app.networks.architecture import ArchitectureSpec
     from app.networks.presets import get_preset
-    from app.training.trainer import prepare_data
+    from app.training.trainer import first_samples
 
     preset = get_preset("mnist_book")
     spec = ArchitectureSpec.model_validate(preset.architecture)
     training = {"optimizer": "sgd", "learning_rate": 0.01, "batch_size": 32,
                 "epochs": args.epochs, "validation_split": 0.1, "train_samples": args.samples}
-    data = prepare_data("mnist", Path(args.datasets_dir), args.samples)
+    data = first_samples(load_dataset("mnist", Path(args.datasets_dir)), args.samples)
     body = {"architecture": preset.name, "dataset": "mnist", "training": training}
     print(f"{preset.name} ({preset.label}) on {len(data.x_train)} MNIST images, "
           f"{args.epochs} epochs, batch 32; {args.rounds} rounds alternated")

@@ -16,7 +16,8 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from app.config import Settings
-from app.datasets.builtin import BUILTIN, DATASETS, DatasetInfo
+from app.datasets.builtin import DatasetInfo
+from app.datasets.catalog import DatasetCatalog
 from app.errors import InvalidInput
 from app.networks.architecture import (
     LAYER_CLASSES,
@@ -160,7 +161,7 @@ class BuilderView:
     layer_types: tuple[str, ...] = tuple(LAYER_CLASSES)
     activations: tuple[str, ...] = tuple(ACTIVATIONS)
     optimizers: tuple[str, ...] = tuple(OPTIMIZERS)
-    datasets: tuple[DatasetInfo, ...] = BUILTIN
+    datasets: tuple[DatasetInfo, ...] = ()
 
     @property
     def settings(self) -> dict[str, str]:
@@ -191,9 +192,10 @@ def _pydantic_problems(exc: ValidationError, layer_errors: dict[int, list[str]],
             general.append(f"{'.'.join(map(str, loc))}: {e['msg']}")
 
 
-def build_view(state: BuilderState, limits: Settings) -> BuilderView:
+def build_view(state: BuilderState, limits: Settings, catalog: DatasetCatalog) -> BuilderView:
     """Everything the builder shows: the layers, their summary rows and the problems."""
-    dataset = DATASETS.get(state.settings.get("dataset", ""), DATASETS["mnist"])
+    choices = {d.id: d for d in catalog.list_datasets()}
+    dataset = choices.get(state.settings.get("dataset", ""), choices["mnist"])
     state.settings["dataset"] = dataset.id
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", state.settings.get("name") or "model")[:64] or "model"
     spec_dict: dict[str, Any] = {"name": name, "input_shape": list(dataset.input_shape),
@@ -208,7 +210,7 @@ def build_view(state: BuilderState, limits: Settings) -> BuilderView:
         try:
             spec = ArchitectureSpec.model_validate(spec_dict)
             summary = check(spec, limits.max_layers, limits.max_params)
-            check_fits_dataset(spec, summary, dataset.id)
+            check_fits_dataset(spec, summary, dataset)
         except ValidationError as exc:
             _pydantic_problems(exc, layer_errors, general)
         except InvalidInput as exc:
@@ -229,7 +231,7 @@ def build_view(state: BuilderState, limits: Settings) -> BuilderView:
                   for arg, kind in (cls.builder_fields if cls else ())]
         layer_views.append(LayerView(str(raw.get("type")), fields))
     return BuilderView(state, dataset, spec_dict, layer_views, rows, summary, layer_errors,
-                       general)
+                       general, datasets=tuple(choices.values()))
 
 
 def job_request(view: BuilderView) -> JobRequest:

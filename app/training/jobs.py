@@ -16,7 +16,8 @@ from sqlalchemy import func, select, update
 
 from app.classroom import ownership
 from app.config import Settings
-from app.datasets.builtin import get_dataset
+from app.datasets.builtin import DatasetInfo
+from app.datasets.catalog import DatasetCatalog
 from app.errors import Conflict, InvalidInput, LimitExceeded, NotFound, QueueFull
 from app.networks.architecture import ArchitectureSpec, Summary, check
 from app.networks.presets import PresetName, get_preset
@@ -80,9 +81,8 @@ def resolve_architecture(value: ArchitectureSpec | str) -> ArchitectureSpec:
     return ArchitectureSpec.model_validate(preset.architecture)
 
 
-def check_fits_dataset(spec: ArchitectureSpec, summary: Summary, dataset_id: str) -> None:
+def check_fits_dataset(spec: ArchitectureSpec, summary: Summary, dataset: DatasetInfo) -> None:
     """The model's input and output must match the dataset's images and classes."""
-    dataset = get_dataset(dataset_id)
     want = dataset.input_shape
     if tuple(spec.input_shape) != want:
         raise InvalidInput(
@@ -99,15 +99,17 @@ def check_fits_dataset(spec: ArchitectureSpec, summary: Summary, dataset_id: str
         )
 
 
-def validate_request(req: JobRequest, settings: Settings) -> tuple[ArchitectureSpec, Summary]:
+def validate_request(req: JobRequest, settings: Settings, datasets: DatasetCatalog
+                     ) -> tuple[ArchitectureSpec, Summary]:
     spec = resolve_architecture(req.architecture)
     summary = check(spec, settings.max_layers, settings.max_params)
-    check_fits_dataset(spec, summary, req.dataset)
+    dataset = datasets.get(req.dataset)
+    check_fits_dataset(spec, summary, dataset)
     t = req.training
     if t.epochs > settings.max_epochs:
         raise LimitExceeded("training.epochs", f"{t.epochs} is over the limit of {settings.max_epochs}"
                             " (CNNPG_MAX_EPOCHS)")
-    samples = t.train_samples or get_dataset(req.dataset).train_size
+    samples = t.train_samples or dataset.train_size
     if samples > settings.max_train_samples:
         raise LimitExceeded("training.train_samples", f"{samples} is over the limit of "
                             f"{settings.max_train_samples} (CNNPG_MAX_TRAIN_SAMPLES)")
@@ -123,14 +125,15 @@ class JobStore:
     """The jobs table, for the web server (submit, list, cancel) and workers (claim, beat,
     finish), with the settings' limits."""
 
-    def __init__(self, database: Database, settings: Settings) -> None:
+    def __init__(self, database: Database, settings: Settings, datasets: DatasetCatalog) -> None:
         self.database = database
         self.settings = settings
+        self.datasets = datasets
 
     def create(self, req: JobRequest, owner: str | None = None) -> JobRow:
         """Record a validated job as queued, refusing when the queue is full."""
         settings = self.settings
-        spec, _ = validate_request(req, settings)
+        spec, _ = validate_request(req, settings, self.datasets)
         with self.database.begin() as s:
             queued = s.scalar(select(func.count()).select_from(JobRow)
                               .where(JobRow.status == "queued")) or 0

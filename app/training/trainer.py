@@ -10,13 +10,13 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from app.datasets.builtin import Dataset, DatasetInfo, load_dataset
+from app.datasets.builtin import Dataset, DatasetInfo
 from app.imaging.rendering import data_url, gray_image, png_bytes
 from app.networks.architecture import ArchitectureSpec, build_model, check
 from app.networks.registry import Registry
@@ -104,19 +104,18 @@ def compile_model(model: Any, spec: ArchitectureSpec, optimizer: str, learning_r
     model.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
 
 
-def prepare_data(dataset: str, datasets_dir: Path | None, train_samples: int | None) -> Dataset:
-    data = load_dataset(dataset, datasets_dir)
-    if train_samples:
-        data.x_train, data.y_train = data.x_train[:train_samples], data.y_train[:train_samples]
-    return data
+def first_samples(data: Dataset, train_samples: int | None) -> Dataset:
+    """The dataset with only its first `train_samples` training images (views, not copies)."""
+    if not train_samples:
+        return data
+    return replace(data, x_train=data.x_train[:train_samples], y_train=data.y_train[:train_samples])
 
 
 def train(
     spec: ArchitectureSpec,
-    dataset: str,
+    dataset: Dataset,
     training: dict[str, Any],
     *,
-    datasets_dir: Path | None = None,
     sink: ProgressSink | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     seed: int | None = 0,
@@ -127,7 +126,7 @@ def train(
     if seed is not None:
         keras.utils.set_random_seed(seed)
     summary = check(spec, max_layers=10_000, max_params=10**12)
-    data = prepare_data(dataset, datasets_dir, training.get("train_samples"))
+    data = first_samples(dataset, training.get("train_samples"))
     model = build_model(spec, summary)
     compile_model(model, spec, training.get("optimizer", "adam"), training.get("learning_rate", 1e-3))
     progress = make_progress_callback(sink, should_stop)

@@ -13,7 +13,6 @@ import socket
 import threading
 import time
 import traceback
-from pathlib import Path
 
 from app.config import Settings
 from app.services import Services
@@ -49,7 +48,7 @@ def execute(services: Services, job_id: str) -> None:
     from app.networks.architecture import ArchitectureSpec
     from app.training import trainer
 
-    jobs, settings = services.jobs, services.settings
+    jobs = services.jobs
     row = jobs.claim(job_id, worker_id())
     if row is None:
         log.info("job %s was cancelled or taken before it started", job_id)
@@ -59,8 +58,7 @@ def execute(services: Services, job_id: str) -> None:
     try:
         spec = ArchitectureSpec.model_validate(row.architecture)
         outcome = trainer.train(
-            spec, row.dataset, row.training,
-            datasets_dir=Path(settings.datasets_dir) if settings.datasets_dir else None,
+            spec, services.datasets.load(row.dataset), row.training,
             sink=lambda progress: jobs.beat(job_id, progress),
             should_stop=beat.cancel.is_set,
         )

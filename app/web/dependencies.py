@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.config import Settings
+from app.datasets.catalog import DatasetCatalog
 from app.networks.inference import LoadedModels
 from app.networks.registry import Registry
 from app.services import Services
@@ -47,9 +48,14 @@ def get_queue(services: ServicesDep) -> JobQueue:
     return services.queue
 
 
+def get_datasets(services: ServicesDep) -> DatasetCatalog:
+    return services.datasets
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 ModelsDep = Annotated[LoadedModels, Depends(get_models)]
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
+DatasetsDep = Annotated[DatasetCatalog, Depends(get_datasets)]
 TokenDep = Annotated[str | None, Depends(presented_token)]

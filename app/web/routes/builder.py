@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from app.classroom import ownership
 from app.errors import InvalidInput
 from app.training import builder
-from app.web.dependencies import JobsDep, QueueDep, SettingsDep, TokenDep
+from app.web.dependencies import DatasetsDep, JobsDep, QueueDep, SettingsDep, TokenDep
 from app.web.templating import templates
 from app.web.tokens import give_token, token_or_new
 
@@ -18,13 +18,14 @@ MAX_FIELDS = 2000  # 50 layers × their arguments, with room to spare
 
 
 @router.get("/builder", response_class=HTMLResponse)
-def builder_page(request: Request, settings: SettingsDep, preset: str = "mnist_book") -> Response:
-    view = builder.build_view(builder.BuilderState.from_preset(preset), settings)
+def builder_page(request: Request, settings: SettingsDep, datasets: DatasetsDep,
+                 preset: str = "mnist_book") -> Response:
+    view = builder.build_view(builder.BuilderState.from_preset(preset), settings, datasets)
     return templates.TemplateResponse(request, "builder.html", {"active": "builder", "v": view})
 
 
 @router.post("/builder/render", response_class=HTMLResponse)
-async def builder_render(request: Request, settings: SettingsDep,
+async def builder_render(request: Request, settings: SettingsDep, datasets: DatasetsDep,
                          mode: str = "structure") -> Response:
     """Re-check as the learner types (mode=edit), or apply a button's action (structure)."""
     form = await request.form(max_files=0, max_fields=MAX_FIELDS)
@@ -36,16 +37,16 @@ async def builder_render(request: Request, settings: SettingsDep,
         elif action == "add-from-select":
             action = f"add:{form.get('add_type', '')}"
         builder.apply_action(state, action)
-    view = builder.build_view(state, settings)
+    view = builder.build_view(state, settings, datasets)
     return templates.TemplateResponse(request, "partials/builder_form.html",
                                       {"v": view, "mode": mode})
 
 
 @router.post("/builder/train", response_class=HTMLResponse)
-async def builder_train(request: Request, settings: SettingsDep, jobs: JobsDep, queue: QueueDep,
-                        token: TokenDep) -> Response:
+async def builder_train(request: Request, settings: SettingsDep, datasets: DatasetsDep,
+                        jobs: JobsDep, queue: QueueDep, token: TokenDep) -> Response:
     form = await request.form(max_files=0, max_fields=MAX_FIELDS)
-    view = builder.build_view(builder.parse_form(form), settings)
+    view = builder.build_view(builder.parse_form(form), settings, datasets)
     # Refusals are shown in the form (as the page's own request, with 200: see web/errors.py).
     if not view.valid:
         return templates.TemplateResponse(request, "partials/builder_form.html", {"v": view})

@@ -5,19 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.datasets.builtin import get_dataset
+from app.datasets.catalog import DatasetCatalog
 from app.errors import Conflict
 from app.storage.tables import JobRow
 from app.training.jobs import is_yours
-from app.web.dependencies import JobsDep, TokenDep
+from app.web.dependencies import DatasetsDep, JobsDep, TokenDep
 from app.web.routes.jobs import JobPath
 from app.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
 
 
-def _job_context(row: JobRow, token: str | None) -> dict[str, object]:
-    return {"job": row, "classes": get_dataset(row.dataset).class_names,
+def _job_context(row: JobRow, token: str | None, datasets: DatasetCatalog) -> dict[str, object]:
+    return {"job": row, "classes": datasets.get(row.dataset).class_names,
             "yours": is_yours(row, token)}
 
 
@@ -34,17 +34,19 @@ def jobs_rows(request: Request, jobs: JobsDep) -> Response:
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(job_id: JobPath, request: Request, jobs: JobsDep, token: TokenDep) -> Response:
+def job_page(job_id: JobPath, request: Request, jobs: JobsDep, token: TokenDep,
+             datasets: DatasetsDep) -> Response:
     row = jobs.get(job_id, "path.job_id")
     return templates.TemplateResponse(request, "job.html",
-                                      {"active": "jobs", **_job_context(row, token)})
+                                      {"active": "jobs", **_job_context(row, token, datasets)})
 
 
 @router.get("/jobs/{job_id}/panel", response_class=HTMLResponse)
-def job_panel(job_id: JobPath, request: Request, jobs: JobsDep, token: TokenDep) -> Response:
+def job_panel(job_id: JobPath, request: Request, jobs: JobsDep, token: TokenDep,
+              datasets: DatasetsDep) -> Response:
     row = jobs.get(job_id, "path.job_id")
     return templates.TemplateResponse(request, "partials/job_panel.html",
-                                      _job_context(row, token))
+                                      _job_context(row, token, datasets))
 
 
 @router.post("/jobs/{job_id}/cancel", response_class=HTMLResponse)
