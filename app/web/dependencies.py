@@ -2,6 +2,8 @@
 
 The application owns one `Services` (built in its lifespan from its `Settings`); a route
 declares the part it needs, e.g. `registry: RegistryDep`, and never reaches for a global.
+They are `async` because they do not block: FastAPI would run plain functions in its
+thread pool, a thread hop per dependency per request.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from app.training.taskqueue import JobQueue
 from app.web.tokens import presented_token
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -28,27 +30,27 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_settings(services: ServicesDep) -> Settings:
+async def get_settings(services: ServicesDep) -> Settings:
     return services.settings
 
 
-def get_registry(services: ServicesDep) -> Registry:
+async def get_registry(services: ServicesDep) -> Registry:
     return services.registry
 
 
-def get_models(services: ServicesDep) -> LoadedModels:
+async def get_models(services: ServicesDep) -> LoadedModels:
     return services.models
 
 
-def get_jobs(services: ServicesDep) -> JobStore:
+async def get_jobs(services: ServicesDep) -> JobStore:
     return services.jobs
 
 
-def get_queue(services: ServicesDep) -> JobQueue:
+async def get_queue(services: ServicesDep) -> JobQueue:
     return services.queue
 
 
-def get_datasets(services: ServicesDep) -> DatasetCatalog:
+async def get_datasets(services: ServicesDep) -> DatasetCatalog:
     return services.datasets
 
 

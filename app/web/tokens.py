@@ -10,7 +10,7 @@ from fastapi import Cookie, Header, Response
 from app.classroom import ownership
 
 
-def presented_token(
+async def presented_token(
     x_owner_token: Annotated[str | None, Header(
         description="The owner token a job submission handed out (API clients).",
         max_length=128)] = None,

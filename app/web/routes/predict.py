@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
@@ -17,7 +18,7 @@ from app.imaging.decoding import DATA_URL_PATTERN, ImageLimits, decode_data_url,
 from app.networks import inference
 from app.networks.registry import DEFAULT_MODEL, MODEL_ID_PATTERN, ModelInfo
 from app.validation import NotNull
-from app.web.dependencies import ModelsDep, RegistryDep, SettingsDep
+from app.web.dependencies import ModelsDep, RegistryDep, ServicesDep, SettingsDep
 from app.web.routing import FormBodyRoute, JSONBodyRoute
 from app.web.schemas import BODY_ERRORS, FORM_ERRORS, responses
 from app.web.uploads import files_are_files, read_upload
@@ -127,24 +128,32 @@ async def file_input(file: UploadFile, info: ModelInfo, settings: Settings) -> n
 
 @json_router.post("/predict", response_model=PredictResponse, tags=["predict"],
                   responses=PREDICT_ERRORS)
-def predict(body: ImageInput, registry: RegistryDep, models: ModelsDep, settings: SettingsDep,
-            model: ModelQuery = DEFAULT_MODEL) -> PredictResponse:
+async def predict(body: ImageInput, services: ServicesDep,
+                  model: ModelQuery = DEFAULT_MODEL) -> Response:
     """Classify a drawn or photographed digit (or any image, for an image model).
 
     JSON `{"pixels": …}` or `{"image": "data:…"}`, or a multipart form with the image as
     `file`."""
-    info = registry.get(model, "query.model")
-    x = json_input(body, info, settings)
-    return PredictResponse(**asdict(inference.predict(models.get(info.id), x)))
+    info = services.registry.get(model, "query.model")
+    x = json_input(body, info, services.settings)
+    return prediction_response(inference.predict(services.models.get(info.id), x))
 
 
 @form_router.post("/predict", response_model=PredictResponse, tags=["predict"],
                   responses={**PREDICT_ERRORS, **FORM_ERRORS})
-async def predict_file(file: ImageFile, registry: RegistryDep, models: ModelsDep,
-                       settings: SettingsDep, model: ModelQuery = DEFAULT_MODEL) -> PredictResponse:
-    info = registry.get(model, "query.model")
-    x = await file_input(file, info, settings)
-    return PredictResponse(**asdict(inference.predict(models.get(info.id), x)))
+async def predict_file(file: ImageFile, services: ServicesDep,
+                       model: ModelQuery = DEFAULT_MODEL) -> Response:
+    info = services.registry.get(model, "query.model")
+    x = await file_input(file, info, services.settings)
+    return prediction_response(inference.predict(services.models.get(info.id), x))
+
+
+def prediction_response(prediction: inference.Prediction) -> Response:
+    """The answer, serialized once: /predict is the hot path (DESIGN.md: at most 2× /healthz),
+    so it skips FastAPI's second validation of a model it has just built. The
+    response_model above still documents it."""
+    body = PredictResponse(**asdict(prediction)).model_dump_json()
+    return Response(body, media_type="application/json")
 
 
 def feature_maps_out(maps: inference.FeatureMaps) -> FeatureMapsResponse:
