@@ -50,13 +50,16 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         40_000_000, ge=1, description="Largest decoded image (width × height), checked before decoding."
     )
-    max_kernel_size: int = Field(15, ge=1, le=99, description="Largest kernel side.")
-    max_stride: int = Field(16, ge=1)
-    max_pool_size: int = Field(16, ge=1)
-    max_layers: int = Field(50, ge=1, description="Most layers in an architecture.")
+    # The API's schema states the largest values any server accepts (the `le=` here); a
+    # server may be configured lower, and then refuses more with a 422 naming the setting.
+    max_kernel_size: int = Field(15, ge=1, le=15, description="Largest kernel side.")
+    max_stride: int = Field(16, ge=1, le=16)
+    max_pool_size: int = Field(16, ge=1, le=16)
+    max_layers: int = Field(50, ge=1, le=50, description="Most layers in an architecture.")
     max_params: int = Field(5_000_000, ge=1, description="Most parameters in a model.")
-    max_epochs: int = Field(50, ge=1, description="Most epochs a job may train.")
-    max_train_samples: int = Field(60_000, ge=10, description="Most training images a job uses.")
+    max_epochs: int = Field(50, ge=1, le=50, description="Most epochs a job may train.")
+    max_train_samples: int = Field(60_000, ge=10, le=60_000,
+                                   description="Most training images a job uses.")
     max_queued_jobs: int = Field(50, ge=1, description="Jobs waiting at once; more get a 429.")
     max_queued_per_owner: int = Field(3, ge=1, description="Jobs one client may have waiting.")
     max_json_bytes: int = Field(

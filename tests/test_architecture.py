@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import pytest
+from pydantic import ValidationError
 
 from app.errors import InvalidInput, LimitExceeded
 from app.networks.architecture import ArchitectureSpec, build_model, check
@@ -78,8 +79,11 @@ def test_impossible_models_name_the_layer(layers, where, fragment):
 
 def test_limits():
     many = {"input_shape": [28, 28, 1], "layers": [{"type": "Dropout", "rate": 0.1}] * 60}
-    with pytest.raises(LimitExceeded, match="60 layers is over the limit of 50"):
-        check(ArchitectureSpec.model_validate(many))
+    with pytest.raises(ValidationError, match="at most 50 items"):  # the schema's ceiling
+        ArchitectureSpec.model_validate(many)
+    twenty = ArchitectureSpec.model_validate({**many, "layers": many["layers"][:20]})
+    with pytest.raises(LimitExceeded, match="20 layers is over the limit of 10"):  # a lower setting
+        check(twenty, max_layers=10)
     huge = {"input_shape": [28, 28, 1], "layers": [
         {"type": "Flatten"}, {"type": "Dense", "units": 4096}, {"type": "Dense", "units": 4096}]}
     with pytest.raises(LimitExceeded, match="over the limit of 5,000,000"):

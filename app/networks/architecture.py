@@ -207,7 +207,7 @@ class ArchitectureSpec(BaseModel):
     name: str = Field("model", pattern=MODEL_NAME_PATTERN)
     input_shape: tuple[PositiveInt, PositiveInt, Annotated[int, Field(ge=1, le=4, strict=True)]] = Field(
         description="(height, width, channels); channels 1 (grayscale) to 4.")
-    layers: list[LayerSpec] = Field(min_length=1)
+    layers: list[LayerSpec] = Field(min_length=1, max_length=50)  # CNNPG_MAX_LAYERS may be lower
 
 
 @dataclass(frozen=True)
