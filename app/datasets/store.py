@@ -40,7 +40,7 @@ class DatasetNotFound(NotFound):
 
 def new_id(name: str) -> str:
     """A readable, unguessable id: the name's letters and digits and a random suffix."""
-    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:20] or "dataset"
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:20].rstrip("_") or "dataset"
     if not slug[0].isalnum():
         slug = "d" + slug
     return f"{slug}-{secrets.token_hex(4)}"
