@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import math
+import posixpath
 import re
 import stat
 import unicodedata
@@ -23,7 +24,7 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -178,6 +179,10 @@ def _is_system_file(parts: list[str]) -> bool:
             or parts[-1].lower() in SYSTEM_FILES)
 
 
+def _suffix(name: str) -> str:
+    return posixpath.splitext(name)[1].lower()
+
+
 def _class_key(name: str) -> str:
     return unicodedata.normalize("NFC", name).casefold()
 
@@ -236,7 +241,7 @@ def inspect_zip(path: Path, limits: UploadLimits, options: DatasetOptions) -> Zi
             ignored += 1
             continue
         expanded += info.file_size
-        suffix = PurePosixPath(parts[-1]).suffix.lower()
+        suffix = _suffix(parts[-1])
         if suffix in ARCHIVE_EXTENSIONS:
             nested.append({"file": info.filename, "reason": "an archive inside the zip"})
             continue
@@ -254,7 +259,7 @@ def inspect_zip(path: Path, limits: UploadLimits, options: DatasetOptions) -> Zi
                           f"{limits.expanded_bytes} bytes (CNNPG_MAX_DATASET_EXPANDED_BYTES)")
     # A zip of the folder that holds the class folders: its name is not a class (a README
     # beside the class folders is then not in a class folder, and is reported so).
-    images = [p for _, p in candidates if PurePosixPath(p[-1]).suffix.lower() in IMAGE_EXTENSIONS]
+    images = [p for _, p in candidates if _suffix(p[-1]) in IMAGE_EXTENSIONS]
     while images and all(len(p) >= 3 for p in images) and len({p[0] for p in images}) == 1:
         top = images[0][0]
         images = [p[1:] for p in images]
@@ -262,7 +267,7 @@ def inspect_zip(path: Path, limits: UploadLimits, options: DatasetOptions) -> Zi
     bad: list[dict[str, str]] = []
     by_class: dict[str, list[zipfile.ZipInfo]] = {}
     for info, parts in candidates:
-        suffix = PurePosixPath(parts[-1]).suffix.lower()
+        suffix = _suffix(parts[-1])
         if len(parts) < 2:
             bad.append({"file": info.filename, "reason": "not in a class folder"})
         elif suffix not in IMAGE_EXTENSIONS:
