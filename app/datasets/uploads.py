@@ -348,8 +348,8 @@ def decode_image(data: bytes, options: DatasetOptions, max_pixels: int) -> np.nd
         draft_for(img, size, size, mode)
         img.load()
         upright = flatten_alpha(ImageOps.exif_transpose(img)).convert(mode)
-    except (OSError, ValueError, SyntaxError, EOFError, KeyError, TypeError) as exc:
-        raise BadImage(f"truncated or corrupt ({exc})") from exc
+    except Exception as exc:  # whatever a malformed file makes a decoder (or its EXIF) raise
+        raise BadImage(f"truncated or corrupt ({exc or type(exc).__name__})") from exc
     arr = np.asarray(fit_image(upright, size, size, options.fit), dtype=np.uint8)
     return arr.reshape(size, size, options.channels)
 
