@@ -151,6 +151,8 @@ def test_a_zip_of_cifar_photos_trains_and_predicts_with_its_class_names(dc, ds_s
     batch = (x[picks[:4]] / 255.0).tolist()
     served = dc.post(f"/v1/models/{model_id}:predict", json={"instances": batch}).json()
     assert np.array(served["predictions"]).shape == (4, 3)
+    meta = dc.get(f"/v1/models/{model_id}/metadata").json()["metadata"]
+    assert meta["class_names"] == ds["classes"]
     maps = dc.post(f"/api/models/{model_id}/feature-maps",
                    files={"file": ("p.png", encode(photo(picks[0]).resize((64, 64)), "PNG"),
                                    "image/png")})
