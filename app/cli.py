@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a preset here, with a progress bar")
     train.add_argument("--preset", required=True, help="a preset name (GET /api/presets)")
-    train.add_argument("--dataset", help="a dataset id (mnist, fashion_mnist, cifar10)")
+    train.add_argument("--dataset", help="a dataset id (mnist, fashion_mnist, cifar10, or an uploaded one's)")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--learning-rate", type=float)

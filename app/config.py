@@ -86,6 +86,18 @@ class Settings(BaseSettings):
         16, ge=3, le=32, description="Inputs this small are shown as numbers in the Kernel Lab."
     )
 
+    # Datasets uploaded as a zip of class folders (or captured from a webcam).
+    max_dataset_zip_bytes: int = Field(
+        256 * 1024 * 1024, ge=1024, description="Largest dataset zip upload (413 over it)."
+    )
+    max_dataset_expanded_bytes: int = Field(
+        1024 * 1024 * 1024, ge=1024, description="Largest total size of a dataset zip's members "
+        "once expanded: checked from the zip's directory before expanding, and again while "
+        "reading (a zip bomb is refused, 413).",
+    )
+    max_dataset_images: int = Field(10_000, ge=2, description="Most images in one dataset (422).")
+    max_dataset_classes: int = Field(100, ge=2, description="Most classes in one dataset (422).")
+
     @field_validator("admin_token")
     @classmethod
     def _strong_token(cls, v: str | None) -> str | None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
+from app.datasets.ingestion import DatasetUploads
+from app.datasets.store import DatasetStore
 from app.networks.inference import LoadedModels
 from app.networks.registry import Registry
 from app.resources import MODELS_DIR
@@ -28,11 +30,13 @@ class Services:
     jobs: JobStore
     queue: JobQueue
     datasets: DatasetCatalog
+    dataset_uploads: DatasetUploads
 
     @classmethod
     def build(cls, settings: Settings, runner: JobRunner | None = None) -> Services:
         database = Database(settings)
-        datasets = DatasetCatalog(settings.datasets_dir)
+        store = DatasetStore(database)
+        datasets = DatasetCatalog(settings.datasets_dir, store)
         registry = Registry(database, settings.models_dir or MODELS_DIR,
                             settings.data_dir / "model-cache", settings.model_cache_bytes)
         return cls(
@@ -43,6 +47,7 @@ class Services:
             jobs=JobStore(database, settings, datasets),
             queue=JobQueue(settings, runner),
             datasets=datasets,
+            dataset_uploads=DatasetUploads(settings, store, datasets),
         )
 
     def close(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -57,6 +58,65 @@ def test_every_layer_type_strides_padding_and_shorthand_match_keras():
     assert summary.total_params == total
     # BatchNormalization: gamma/beta train, the moving mean/variance do not.
     assert summary.total_params - summary.trainable_params == 2 * 8 + 2 * 7
+
+
+AUGMENTED = {"input_shape": [40, 36, 3], "layers": [
+    {"type": "RandomFlip", "mode": "horizontal"},
+    {"type": "RandomRotation", "factor": [-0.1, 0.2], "fill_mode": "constant"},
+    {"type": "RandomTranslation", "height_factor": 0.1, "width_factor": [-0.2, 0.1]},
+    {"type": "RandomZoom", "height_factor": 0.2, "width_factor": 0.1, "interpolation": "nearest"},
+    {"type": "RandomContrast", "factor": 0.3, "value_range": [0, 1], "seed": 3},
+    {"type": "Conv2D", "filters": 4, "kernel_size": 3},
+    {"type": "RandomFlip", "name": "flip_again"},
+    {"type": "GlobalAveragePooling2D"},
+    {"type": "Dense", "units": 3, "activation": "softmax"}]}
+
+
+def test_augmentation_layers_match_keras_and_act_only_in_training():
+    spec = ArchitectureSpec.model_validate(AUGMENTED)
+    summary = check(spec)
+    layers, total = keras_summary(spec)
+    assert [(r.name, r.type, r.output_shape, r.params) for r in summary.layers] == layers
+    assert summary.total_params == total == 4 * (3 * 3 * 3 + 1) + 3 * (4 + 1)
+    model = build_model(spec)
+    # Keras' own arguments, as the spec wrote them.
+    config = {layer.name: layer.get_config() for layer in model.layers}
+    assert config["random_flip"]["mode"] == "horizontal"
+    assert tuple(config["random_rotation"]["factor"]) == (-0.1, 0.2)
+    assert config["random_rotation"]["fill_mode"] == "constant"
+    assert tuple(config["random_translation"]["width_factor"]) == (-0.2, 0.1)
+    assert config["random_zoom"]["interpolation"] == "nearest"
+    assert tuple(config["random_contrast"]["value_range"]) == (0, 1)
+    assert config["flip_again"]["mode"] == "horizontal_and_vertical"  # Keras' default
+    # At inference they pass the image through; in training they change it.
+    x = np.random.default_rng(0).random((2, 40, 36, 3)).astype("float32")
+    augment = keras.Model(model.inputs, model.get_layer("random_contrast").output)
+    assert np.array_equal(augment([x], training=False).numpy(), x)
+    assert not np.allclose(augment([x], training=True).numpy(), x)
+
+
+@pytest.mark.parametrize(
+    ("layer", "fragment"),
+    [
+        ({"type": "RandomRotation", "factor": 1.5}, "less than or equal to 1"),
+        ({"type": "RandomZoom", "height_factor": [0.1, -2]}, "greater than or equal to -1"),
+        ({"type": "RandomContrast", "factor": -0.2}, "greater than or equal to 0"),
+        ({"type": "RandomContrast", "factor": 0.2, "value_range": [1, 0]}, "low < high"),
+        ({"type": "RandomFlip", "mode": "diagonal"}, "'horizontal'"),
+        ({"type": "RandomTranslation", "height_factor": 0.1}, "width_factor"),
+    ],
+)
+def test_augmentation_refusals(layer, fragment):
+    with pytest.raises(ValidationError) as err:
+        ArchitectureSpec.model_validate({"input_shape": [32, 32, 3], "layers": [layer]})
+    assert fragment in str(err.value)
+
+
+def test_augmentation_needs_an_image():
+    spec = ArchitectureSpec.model_validate({"input_shape": [32, 32, 3], "layers": [
+        {"type": "Flatten"}, {"type": "RandomFlip"}]})
+    with pytest.raises(InvalidInput, match="cannot follow Flatten"):
+        check(spec)
 
 
 @pytest.mark.parametrize(

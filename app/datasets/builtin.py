@@ -27,6 +27,9 @@ class DatasetInfo:
     test_size: int
     description: str
     builtin: bool = True
+    # How photos of another shape are fitted to input_shape ("crop" or "pad"), for datasets
+    # made from photos; None for the built-in ones, whose images are already their size.
+    fit: str | None = None
 
     @property
     def num_classes(self) -> int:
@@ -90,6 +93,18 @@ def _raw(name: str, datasets_dir: Path | None) -> Any:
             f"{name} is not in {where}, and keras.datasets could not download it ({exc}); "
             f"without internet, set CNNPG_DATASETS_DIR to a folder holding {name}.npz"
         ) from None
+
+
+def load_raw(name: str, datasets_dir: Path | None = None
+             ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The files' own arrays: uint8 images (N, H, W, C) and int labels (N,), train and test."""
+    get_dataset(name)
+    (x_train, y_train), (x_test, y_test) = _raw(name, datasets_dir)
+
+    def images(x: np.ndarray) -> np.ndarray:
+        return x[..., None] if x.ndim == 3 else x
+
+    return ((images(x_train), y_train.reshape(-1)), (images(x_test), y_test.reshape(-1)))
 
 
 def load_dataset(name: str, datasets_dir: Path | None = None) -> Dataset:

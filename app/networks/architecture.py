@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from app.errors import InvalidInput, LimitExceeded
 
@@ -28,8 +28,9 @@ NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 # How the builder shows an argument: an integer, a pair ("3,3"), an optional pair, a
-# float, the padding choice, or the activation choice.
-FieldKind = Literal["int", "pair", "pair?", "float", "padding", "activation"]
+# float, the padding choice, the activation choice, a factor (one number or a "lower,
+# upper" pair of numbers), or a choice among the layer's `choices` for that argument.
+FieldKind = Literal["int", "pair", "pair?", "float", "padding", "activation", "factor", "choice"]
 
 
 class LayerProblem(ValueError):
@@ -53,6 +54,7 @@ class Layer(BaseModel):
     name: str | None = Field(None, pattern=NAME_PATTERN)
 
     builder_fields: ClassVar[tuple[tuple[str, FieldKind], ...]] = ()
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {}  # the options of "choice" fields
     starter: ClassVar[dict[str, Any]] = {}  # the arguments of a newly added layer
     spatial: ClassVar[bool] = False  # needs a (height, width, channels) input
 
@@ -189,14 +191,102 @@ class GlobalAveragePooling2D(Layer):
         return (shape[-1],)
 
 
+# Augmentation: Keras' own random preprocessing layers. Keras applies them only while
+# training (`model(x, training=True)`, as `fit` calls it); at inference they pass the image
+# through unchanged. They change no shape and have no parameters.
+Fraction = Annotated[float, Field(ge=-1, le=1, strict=True, allow_inf_nan=False)]
+# A number f (the range [-f, f]) or a (lower, upper) pair, as Keras takes its factors.
+Factor = Fraction | tuple[Fraction, Fraction]
+UnitFactor = (Annotated[float, Field(ge=0, le=1, strict=True, allow_inf_nan=False)]
+              | tuple[Annotated[float, Field(ge=0, le=1, strict=True, allow_inf_nan=False)],
+                      Annotated[float, Field(ge=0, le=1, strict=True, allow_inf_nan=False)]])
+FillMode = Literal["reflect", "wrap", "constant", "nearest"]
+Interpolation = Literal["nearest", "bilinear"]
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1, strict=True)]
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+FlipMode = Literal["horizontal", "vertical", "horizontal_and_vertical"]
+FILL_MODES: tuple[str, ...] = ("reflect", "wrap", "constant", "nearest")
+INTERPOLATIONS: tuple[str, ...] = ("bilinear", "nearest")
+
+
+class _Augmentation(Layer):
+    seed: Seed | None = None
+    spatial = True
+
+
+class _Geometric(_Augmentation):
+    fill_mode: FillMode = "reflect"
+    interpolation: Interpolation = "bilinear"
+    fill_value: float = Field(0.0, strict=True, allow_inf_nan=False)
+
+    choices = {"fill_mode": FILL_MODES, "interpolation": INTERPOLATIONS}
+
+
+class RandomFlip(_Augmentation):
+    type: Literal["RandomFlip"]
+    mode: FlipMode = "horizontal_and_vertical"
+
+    builder_fields = (("mode", "choice"),)
+    choices = {"mode": ("horizontal", "vertical", "horizontal_and_vertical")}
+    starter = {"mode": "horizontal"}
+
+
+class RandomRotation(_Geometric):
+    type: Literal["RandomRotation"]
+    factor: Factor = Field(description="A fraction of a full turn: 0.1 rotates by up to ±36°.")
+
+    builder_fields = (("factor", "factor"), ("fill_mode", "choice"))
+    starter = {"factor": 0.05}
+
+
+class RandomTranslation(_Geometric):
+    type: Literal["RandomTranslation"]
+    height_factor: Factor = Field(description="A fraction of the height: 0.1 shifts by up to ±10%.")
+    width_factor: Factor = Field(description="A fraction of the width: 0.1 shifts by up to ±10%.")
+
+    builder_fields = (("height_factor", "factor"), ("width_factor", "factor"),
+                      ("fill_mode", "choice"))
+    starter = {"height_factor": 0.1, "width_factor": 0.1}
+
+
+class RandomZoom(_Geometric):
+    type: Literal["RandomZoom"]
+    height_factor: Factor = Field(description="Negative zooms in, positive out: 0.1 by up to ±10%.")
+    width_factor: Factor | None = Field(None, description="None: the same as the height's.")
+
+    builder_fields = (("height_factor", "factor"), ("width_factor", "factor"),
+                      ("fill_mode", "choice"))
+    starter = {"height_factor": 0.1}
+
+
+class RandomContrast(_Augmentation):
+    type: Literal["RandomContrast"]
+    factor: UnitFactor = Field(description="0.2: contrast scaled by a random 0.8 to 1.2.")
+    value_range: tuple[Number, Number] = Field(
+        (0, 255), description="The inputs' range, kept after the change: [0, 1] for these "
+        "datasets, whose pixels are scaled to 0–1 (Keras' default is [0, 255]).")
+
+    builder_fields = (("factor", "factor"), ("value_range", "factor"))
+    starter = {"factor": 0.2, "value_range": [0, 1]}
+
+    @model_validator(mode="after")
+    def _ordered_range(self) -> RandomContrast:
+        low, high = self.value_range
+        if not low < high:
+            raise ValueError(f"value_range must be [low, high] with low < high, got {[low, high]}")
+        return self
+
+
 LAYER_TYPES: tuple[type[Layer], ...] = (Conv2D, MaxPooling2D, AveragePooling2D, Dropout,
                                         Flatten, Dense, BatchNormalization,
-                                        GlobalAveragePooling2D)
+                                        GlobalAveragePooling2D, RandomFlip, RandomRotation,
+                                        RandomTranslation, RandomZoom, RandomContrast)
 LAYER_CLASSES: dict[str, type[Layer]] = {cls.__name__: cls for cls in LAYER_TYPES}
 
 LayerSpec = Annotated[
     Conv2D | MaxPooling2D | AveragePooling2D | Dropout | Flatten | Dense | BatchNormalization
-    | GlobalAveragePooling2D,
+    | GlobalAveragePooling2D | RandomFlip | RandomRotation | RandomTranslation | RandomZoom
+    | RandomContrast,
     Field(discriminator="type"),
 ]
 

@@ -24,6 +24,7 @@ from PIL import Image
 
 from app.errors import InvalidInput, Unavailable
 from app.imaging.decoding import flatten_alpha
+from app.imaging.fitting import FITS, Fit, fit_image
 from app.imaging.rendering import SignedScale, png_data_urls, signed_map_image
 from app.networks import digits
 from app.networks.registry import ModelInfo, Registry
@@ -222,12 +223,22 @@ def reads_like_mnist(info: ModelInfo) -> bool:
     return info.dataset == "mnist" and info.input_shape == (28, 28, 1)
 
 
+def input_fit(info: ModelInfo) -> Fit | None:
+    """How the model's dataset fitted photos to its size ("crop" or "pad"), if it says."""
+    fit = (info.meta.get("training") or {}).get("input_fit")
+    return next((f for f in FITS if f == fit), None)
+
+
 def prepare(img: Image.Image, info: ModelInfo, field: str = "image") -> np.ndarray:
-    """A decoded image → the model's input (H, W, C) in [0, 1]."""
+    """A decoded image → the model's input (H, W, C) in [0, 1]: a photo is fitted to the
+    input as the model's dataset fitted its photos (cropped or padded), else resized."""
     h, w, c = info.input_shape
     if reads_like_mnist(info):
         return digits.from_image(img, field)[:, :, None]
-    img = flatten_alpha(img).convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BOX)
+    mode = "L" if c == 1 else "RGB"
+    fit = input_fit(info)
+    img = flatten_alpha(img).convert(mode)
+    img = fit_image(img, w, h, fit) if fit else img.resize((w, h), Image.Resampling.BOX)
     x = np.asarray(img, dtype=np.float32) / 255.0
     return x.reshape(h, w, c)
 

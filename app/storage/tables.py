@@ -57,3 +57,41 @@ class ModelRow(Base):
     keras_bytes: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64))
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class DatasetRow(Base):
+    """An uploaded dataset: its settings, classes and counts; the arrays are in
+    `dataset_arrays`, so listing datasets never reads images."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # processing, ready, failed
+    source: Mapped[str] = mapped_column(String(16))  # zip, webcam
+    image_size: Mapped[int] = mapped_column(Integer)
+    color: Mapped[str] = mapped_column(String(16))  # grayscale, rgb
+    fit: Mapped[str] = mapped_column(String(8))  # crop, pad
+    test_fraction: Mapped[float] = mapped_column(Float)
+    on_bad_file: Mapped[str] = mapped_column(String(8))  # skip, refuse
+    seed: Mapped[int] = mapped_column(Integer)
+    class_names: Mapped[list[str]] = mapped_column(JSON)
+    train_counts: Mapped[list[int]] = mapped_column(JSON)
+    test_counts: Mapped[list[int]] = mapped_column(JSON)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    updated: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class DatasetArraysRow(Base):
+    """A dataset's images and labels: one compressed `.npz` (x_train, y_train, x_test, y_test,
+    uint8), the layout `keras.datasets` files have, so any worker reads it from the database."""
+
+    __tablename__ = "dataset_arrays"
+
+    dataset_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    npz: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))

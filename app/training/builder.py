@@ -69,6 +69,13 @@ def _value(raw: str, kind: ValueKind) -> Any:
         except ValueError:
             return raw
         return nums[0] if len(nums) == 1 else nums
+    if kind == "factor":  # "0.1" or "-0.1, 0.2" (a minus sign is part of a number here)
+        parts = [p for p in re.split(r"[\s,;]+", raw) if p]
+        try:
+            floats = [float(p) for p in parts]
+        except ValueError:
+            return raw
+        return floats[0] if len(floats) == 1 else floats
     converters: dict[str, type] = {"int": int, "float": float}
     if kind in converters:
         try:
@@ -131,6 +138,7 @@ class FieldView:
     arg: str
     kind: FieldKind
     value: str
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -227,11 +235,36 @@ def build_view(state: BuilderState, limits: Settings, catalog: DatasetCatalog) -
     layer_views = []
     for raw in state.layers:
         cls = LAYER_CLASSES.get(str(raw.get("type")))
-        fields = [FieldView(arg, kind, display(raw.get(arg)))
-                  for arg, kind in (cls.builder_fields if cls else ())]
+        fields = [FieldView(arg, kind, display(raw.get(arg)), cls.choices.get(arg, ()))
+                  for arg, kind in cls.builder_fields] if cls else []
         layer_views.append(LayerView(str(raw.get("type")), fields))
     return BuilderView(state, dataset, spec_dict, layer_views, rows, summary, layer_errors,
                        general, datasets=tuple(choices.values()))
+
+
+def fit_to_dataset(state: BuilderState, dataset: DatasetInfo) -> None:
+    """A newly picked dataset: the input already takes its shape (build_view); the last
+    Dense layer gets one unit per class."""
+    state.settings["dataset"] = dataset.id
+    for layer in reversed(state.layers):
+        if layer.get("type") == "Dense":
+            layer["units"] = dataset.num_classes
+            return
+
+
+def starting_state(dataset: DatasetInfo) -> BuilderState:
+    """A starting model for a dataset: its lesson's preset for a built-in one; for photos of
+    one's own, the workshop's CIFAR-10 model with random flips and zooms in front (a small
+    dataset needs augmentation). Either way, one output per class."""
+    preset = next((p for p in PRESETS if p.dataset == dataset.id), None)
+    state = BuilderState.from_preset(preset.name if preset else "cifar_model_intro")
+    if preset is None and not dataset.builtin:
+        state.layers[:0] = [{"type": "RandomFlip", "mode": "horizontal"},
+                            {"type": "RandomZoom", "height_factor": 0.1}]
+        state.settings["name"] = re.sub(r"[^A-Za-z0-9_.-]", "_", dataset.id)[:56] + "_cnn"
+        state.settings["epochs"] = "10"
+    fit_to_dataset(state, dataset)
+    return state
 
 
 def job_request(view: BuilderView) -> JobRequest:

@@ -18,6 +18,7 @@ from app.classroom import ownership
 from app.config import Settings
 from app.datasets.builtin import DatasetInfo
 from app.datasets.catalog import DatasetCatalog
+from app.datasets.store import DATASET_ID_PATTERN
 from app.errors import Conflict, InvalidInput, LimitExceeded, NotFound, QueueFull
 from app.networks.architecture import ArchitectureSpec, Summary, check
 from app.networks.presets import PresetName, get_preset
@@ -57,7 +58,9 @@ class JobRequest(BaseModel):
         | Annotated[PresetName, Tag("a preset name")],
         Discriminator(_spec_or_preset)] = Field(
         description="An architecture spec, or a preset name from GET /api/presets.")
-    dataset: Literal["mnist", "fashion_mnist", "cifar10"]
+    dataset: str = Field(pattern=DATASET_ID_PATTERN, max_length=32, description=(
+        'A dataset id from GET /api/datasets: "mnist", "fashion_mnist", "cifar10" or an '
+        "uploaded dataset's."))
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     name: Annotated[str, Field(max_length=64)] | None = Field(
         None, description="Shown in the job list (null: the architecture's name).")
@@ -164,9 +167,13 @@ class JobStore:
                 raise JobNotFound(job_id, field)
             return row
 
-    def list_jobs(self, limit: int = 200) -> list[JobRow]:
+    def list_jobs(self, limit: int = 200, dataset: str | None = None) -> list[JobRow]:
+        """The newest jobs (those on one dataset, when given)."""
+        q = select(JobRow).order_by(JobRow.created.desc()).limit(limit)
+        if dataset is not None:
+            q = q.where(JobRow.dataset == dataset)
         with self.database.session() as s:
-            return list(s.scalars(select(JobRow).order_by(JobRow.created.desc()).limit(limit)))
+            return list(s.scalars(q))
 
     def request_cancel(self, job_id: str, token: str | None, field: str = "job_id") -> JobRow:
         """A queued job is cancelled at once; a running one is stopped by its worker.

@@ -165,11 +165,15 @@ def save_to_registry(registry: Registry, outcome: Outcome, spec: ArchitectureSpe
                      training: dict[str, Any], *, name: str, job_id: str | None = None,
                      owner: str | None = None) -> str:
     """Store a trained model with its training record; the new model's id."""
+    # A dataset made from photos says how photos were fitted to its size: predictions on
+    # the model fit a new photo the same way (app/networks/inference.py).
+    fit = {"input_fit": outcome.dataset.fit} if outcome.dataset.fit else {}
     return registry.save_trained(
         name=name, dataset=outcome.dataset.id, input_shape=list(spec.input_shape),
         class_names=list(outcome.dataset.class_names), test_accuracy=outcome.test_accuracy,
         test_loss=outcome.test_loss, total_params=outcome.total_params,
         architecture=spec.model_dump(mode="json", exclude_none=True),
-        training={**training, "seconds": round(outcome.seconds, 2), "history": outcome.history},
+        training={**training, "seconds": round(outcome.seconds, 2), "history": outcome.history,
+                  **fit},
         keras_bytes=outcome.keras_bytes, job_id=job_id, owner=owner,
     )

@@ -21,6 +21,8 @@ from app.web.middleware import BodySizeLimit, SecurityHeaders, StartupGuard
 from app.web.routes import (
     architectures,
     builder,
+    dataset_pages,
+    datasets,
     draw,
     health,
     job_pages,
@@ -69,20 +71,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (health, kernel_lab, predict, serving, models, architectures, jobs):
+    for module in (health, kernel_lab, predict, serving, models, architectures, jobs, datasets):
         for name in ("router", "json_router", "form_router"):
             router = getattr(module, name, None)
             if router is not None:
                 app.include_router(router)
-    for module in (draw, job_pages, builder, pages):
+    for module in (draw, job_pages, builder, dataset_pages, pages):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:
         return openapi_with_form_bodies(app)
 
     app.openapi = openapi  # type: ignore[method-assign]
+    # A dataset's zip (and the few form fields beside it) may be larger than other requests.
+    zip_body = (settings.max_dataset_zip_bytes + 64 * 1024, "CNNPG_MAX_DATASET_ZIP_BYTES")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes,
-                       max_json_bytes=settings.max_json_bytes)
+                       max_json_bytes=settings.max_json_bytes,
+                       uploads={"/api/datasets": zip_body, "/datasets/upload": zip_body})
     app.add_middleware(SecurityHeaders)
     app.add_middleware(StartupGuard, check=lambda: startup.prepare(settings))
     return app

@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 
 from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
+from app.datasets.ingestion import DatasetUploads
 from app.networks.inference import LoadedModels
 from app.networks.registry import Registry
 from app.services import Services
@@ -54,10 +55,15 @@ async def get_datasets(services: ServicesDep) -> DatasetCatalog:
     return services.datasets
 
 
+def get_dataset_uploads(services: ServicesDep) -> DatasetUploads:
+    return services.dataset_uploads
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 ModelsDep = Annotated[LoadedModels, Depends(get_models)]
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 DatasetsDep = Annotated[DatasetCatalog, Depends(get_datasets)]
+DatasetUploadsDep = Annotated[DatasetUploads, Depends(get_dataset_uploads)]
 TokenDep = Annotated[str | None, Depends(presented_token)]

@@ -68,12 +68,17 @@ class _TooLarge(Exception):
 
 
 class BodySizeLimit:
-    """Refuse (413) any request body over `max_bytes`, declared or streamed, before it is read."""
+    """Refuse (413) any request body over `max_bytes`, declared or streamed, before it is read.
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_json_bytes: int | None = None) -> None:
+    `uploads` gives paths that take larger bodies (a dataset's zip) their own limit and the
+    setting that names it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_json_bytes: int | None = None,
+                 uploads: dict[str, tuple[int, str]] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_json_bytes = max_json_bytes or max_bytes
+        self.uploads = uploads or {}
 
     async def _refuse(self, send: Send, limit: int, setting: str) -> None:
         body = json.dumps({"detail": [{"loc": ["body"], "msg": f"over the limit of {limit} "
@@ -89,7 +94,9 @@ class BodySizeLimit:
             return
         limit, setting = self.max_bytes, "CNNPG_MAX_REQUEST_BYTES"
         headers = dict(scope.get("headers", []))
-        if headers.get(b"content-type", b"").startswith(b"application/json"):
+        if scope.get("path") in self.uploads:
+            limit, setting = self.uploads[scope["path"]]
+        elif headers.get(b"content-type", b"").startswith(b"application/json"):
             limit, setting = min(self.max_json_bytes, self.max_bytes), "CNNPG_MAX_JSON_BYTES"
         try:
             declared = int(headers.get(b"content-length", b"0"))

@@ -15,6 +15,7 @@ NAV = [
     ("kernel_lab", "Kernel Lab", "/kernel-lab"),
     ("builder", "Model Builder", "/builder"),
     ("jobs", "Jobs", "/jobs"),
+    ("datasets", "Datasets", "/datasets"),
     ("draw", "Draw", "/draw"),
     ("api", "API", "/docs"),
 ]

@@ -19,8 +19,13 @@ MAX_FIELDS = 2000  # 50 layers × their arguments, with room to spare
 
 @router.get("/builder", response_class=HTMLResponse)
 def builder_page(request: Request, settings: SettingsDep, datasets: DatasetsDep,
-                 preset: str = "mnist_book") -> Response:
-    view = builder.build_view(builder.BuilderState.from_preset(preset), settings, datasets)
+                 preset: str = "mnist_book", dataset: str | None = None) -> Response:
+    """A preset, or (`?dataset=ID`, from a dataset's page) a model fitted to that dataset."""
+    state = builder.BuilderState.from_preset(preset)
+    chosen = {d.id: d for d in datasets.list_datasets()}.get(dataset or "")
+    if chosen is not None:
+        state = builder.starting_state(chosen)
+    view = builder.build_view(state, settings, datasets)
     return templates.TemplateResponse(request, "builder.html", {"active": "builder", "v": view})
 
 
@@ -36,6 +41,10 @@ async def builder_render(request: Request, settings: SettingsDep, datasets: Data
             action = f"preset:{form.get('preset_choice', '')}"
         elif action == "add-from-select":
             action = f"add:{form.get('add_type', '')}"
+        elif action == "dataset":  # a dataset was picked: one output per class
+            picked = {d.id: d for d in datasets.list_datasets()}.get(state.settings["dataset"])
+            if picked is not None:
+                builder.fit_to_dataset(state, picked)
         builder.apply_action(state, action)
     view = builder.build_view(state, settings, datasets)
     return templates.TemplateResponse(request, "partials/builder_form.html",

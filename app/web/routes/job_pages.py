@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.datasets.catalog import DatasetCatalog
-from app.errors import Conflict
+from app.errors import Conflict, InvalidInput
 from app.storage.tables import JobRow
 from app.training.jobs import is_yours
 from app.web.dependencies import DatasetsDep, JobsDep, TokenDep
@@ -16,9 +16,16 @@ from app.web.templating import templates
 router = APIRouter(include_in_schema=False)
 
 
+def _class_names(row: JobRow, datasets: DatasetCatalog) -> tuple[str, ...]:
+    try:
+        return datasets.get(row.dataset).class_names
+    except InvalidInput:  # an uploaded dataset deleted since: its classes by number
+        n = len((row.result or {}).get("confusion_matrix") or [])
+        return tuple(str(i) for i in range(n))
+
+
 def _job_context(row: JobRow, token: str | None, datasets: DatasetCatalog) -> dict[str, object]:
-    return {"job": row, "classes": datasets.get(row.dataset).class_names,
-            "yours": is_yours(row, token)}
+    return {"job": row, "classes": _class_names(row, datasets), "yours": is_yours(row, token)}
 
 
 @router.get("/jobs", response_class=HTMLResponse)

@@ -107,7 +107,8 @@ def tfs_status(name: NamePath, registry: RegistryDep) -> StatusResponse:
 @router.get("/v1/models/{name:model_name}/metadata", response_model=MetadataResponse,
             responses=SERVING_ERRORS)
 def tfs_metadata(name: NamePath, registry: RegistryDep) -> MetadataResponse:
-    """The serving signature: one float input "image" (-1 × H × W × C) and the probabilities."""
+    """The serving signature: one float input "image" (-1 × H × W × C) and the probabilities;
+    and, beside TF Serving's own fields, the class names the probabilities are for."""
     info = servable(registry, name)
     dims = [{"size": "-1"}] + [{"size": str(d)} for d in info.input_shape]
     return MetadataResponse(
@@ -116,7 +117,8 @@ def tfs_metadata(name: NamePath, registry: RegistryDep) -> MetadataResponse:
             "inputs": {"image": {"dtype": "DT_FLOAT", "tensor_shape": {"dim": dims}}},
             "outputs": {"probabilities": {"dtype": "DT_FLOAT", "tensor_shape": {
                 "dim": [{"size": "-1"}, {"size": str(len(info.class_names))}]}}},
-            "method_name": "tensorflow/serving/predict"}}}},
+            "method_name": "tensorflow/serving/predict"}}},
+                  "class_names": list(info.class_names)},
     )
 
 
