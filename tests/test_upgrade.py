@@ -38,7 +38,9 @@ def instant(text: str | None) -> dt.datetime | None:
 
 
 def check_everything_survived(url: str, exp: dict) -> None:
-    jobs = {j["id"]: j for j in httpx.get(f"{url}/api/jobs").json()}
+    # Loading a model (and converting it for LiteRT) takes seconds on a busy 2-core machine.
+    http = httpx.Client(timeout=120)
+    jobs = {j["id"]: j for j in http.get(f"{url}/api/jobs").json()}
     assert set(jobs) == {j["id"] for j in exp["jobs"]}
     for old in exp["jobs"]:
         new = jobs[old["id"]]
@@ -60,12 +62,12 @@ def check_everything_survived(url: str, exp: dict) -> None:
     trained = [j for j in jobs.values() if j["status"] == "succeeded"]
     assert all(len(j["progress"]["history"]) == j["training"]["epochs"] for j in trained)
 
-    models = {m["id"]: m for m in httpx.get(f"{url}/api/models").json()}
+    models = {m["id"]: m for m in http.get(f"{url}/api/models").json()}
     for old in exp["models"]:
         new = models[old["id"]]
         assert {k: new[k] for k in old if k != "created"} == {k: old[k] for k in old if k != "created"}
         assert instant(new["created"]) == instant(old["created"])
-        detail = httpx.get(f"{url}/api/models/{old['id']}").json()
+        detail = http.get(f"{url}/api/models/{old['id']}").json()
         if not old["shipped"]:
             assert detail["summary"]["total_params"] == detail["total_params"]
 
@@ -77,10 +79,10 @@ def check_everything_survived(url: str, exp: dict) -> None:
     for model_id, recorded in answers.items():
         for i, old in enumerate(recorded):
             if models[model_id]["dataset"] == "mnist":
-                r = httpx.post(f"{url}/predict", params={"model": model_id},
+                r = http.post(f"{url}/predict", params={"model": model_id},
                                json={"pixels": digits["x_test"][i].tolist()})
             else:
-                r = httpx.post(f"{url}/predict", params={"model": model_id},
+                r = http.post(f"{url}/predict", params={"model": model_id},
                                files={"file": ("x.png", encode(Image.fromarray(cifar["x_test"][i]),
                                                                "PNG"), "image/png")})
             assert r.status_code == 200, r.text
@@ -90,8 +92,8 @@ def check_everything_survived(url: str, exp: dict) -> None:
 
     # The owner token of release 0.1 still owns its models: others may not delete, it may.
     victim = next(iter(answers))
-    assert httpx.delete(f"{url}/api/models/{victim}").status_code == 403
-    r = httpx.delete(f"{url}/api/models/{victim}", headers={"X-Owner-Token": exp["owner_token"]})
+    assert http.delete(f"{url}/api/models/{victim}").status_code == 403
+    r = http.delete(f"{url}/api/models/{victim}", headers={"X-Owner-Token": exp["owner_token"]})
     assert r.status_code == 204
 
 
