@@ -17,6 +17,7 @@ from app.resources import MODELS_DIR
 from app.storage.database import Database
 from app.training.jobs import JobStore
 from app.training.taskqueue import JobQueue, JobRunner
+from app.training.timelapse import Timelapses
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Services:
     jobs: JobStore
     queue: JobQueue
     datasets: DatasetCatalog
+    timelapses: Timelapses
 
     @classmethod
     def build(cls, settings: Settings, runner: JobRunner | None = None) -> Services:
@@ -43,6 +45,7 @@ class Services:
             jobs=JobStore(database, settings, datasets),
             queue=JobQueue(settings, runner),
             datasets=datasets,
+            timelapses=Timelapses(database),
         )
 
     def close(self) -> None:
