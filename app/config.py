@@ -83,6 +83,13 @@ class Settings(BaseSettings):
         16, ge=3, le=32, description="Inputs this small are shown as numbers in the Kernel Lab."
     )
 
+    # Training you can watch, replay and compare (issue 10).
+    max_compare_jobs: int = Field(
+        8, ge=2, le=64, description="Most jobs one comparison shows side by side.")
+    live_interval: float = Field(
+        0.5, ge=0.1, le=10, description="Seconds between reads of a watched job for its live "
+        "pages (one read per job, however many pages watch it).")
+
     @field_validator("admin_token")
     @classmethod
     def _strong_token(cls, v: str | None) -> str | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
+from app.networks.export import Exports
 from app.networks.inference import LoadedModels
 from app.networks.registry import Registry
 from app.resources import MODELS_DIR
@@ -30,6 +31,7 @@ class Services:
     queue: JobQueue
     datasets: DatasetCatalog
     timelapses: Timelapses
+    exports: Exports
 
     @classmethod
     def build(cls, settings: Settings, runner: JobRunner | None = None) -> Services:
@@ -37,15 +39,17 @@ class Services:
         datasets = DatasetCatalog(settings.datasets_dir)
         registry = Registry(database, settings.models_dir or MODELS_DIR,
                             settings.data_dir / "model-cache", settings.model_cache_bytes)
+        models = LoadedModels(registry, settings.max_loaded_models, settings.inference_threads)
         return cls(
             settings=settings,
             database=database,
             registry=registry,
-            models=LoadedModels(registry, settings.max_loaded_models, settings.inference_threads),
+            models=models,
             jobs=JobStore(database, settings, datasets),
             queue=JobQueue(settings, runner),
             datasets=datasets,
             timelapses=Timelapses(database),
+            exports=Exports(registry, models, datasets),
         )
 
     def close(self) -> None:

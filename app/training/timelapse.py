@@ -51,7 +51,7 @@ def capture(epoch: int, kernels: np.ndarray | None, maps: np.ndarray | None,
 
 
 def encode(frame: Frame) -> bytes:
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, Any] = {}
     for name in ("kernels", "maps", "probe"):
         value = getattr(frame, name)
         if value is not None:

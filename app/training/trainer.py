@@ -197,7 +197,7 @@ def validation_part(x: np.ndarray, y: np.ndarray, validation_split: float
     """The images Keras' `validation_split` holds out: the last fraction, unshuffled."""
     if not validation_split:
         return None
-    split_at = int(math.floor(len(x) * (1.0 - validation_split)))
+    split_at = math.floor(len(x) * (1.0 - validation_split))
     if split_at in (0, len(x)):
         return None
     return x[split_at:], y[split_at:]

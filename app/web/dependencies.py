@@ -12,11 +12,14 @@ from fastapi import Depends, Request
 
 from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
+from app.networks.export import Exports
 from app.networks.inference import LoadedModels
 from app.networks.registry import Registry
 from app.services import Services
 from app.training.jobs import JobStore
 from app.training.taskqueue import JobQueue
+from app.training.timelapse import Timelapses
+from app.web.live import LiveJobs
 from app.web.tokens import presented_token
 
 
@@ -52,6 +55,19 @@ def get_datasets(services: ServicesDep) -> DatasetCatalog:
     return services.datasets
 
 
+def get_timelapses(services: ServicesDep) -> Timelapses:
+    return services.timelapses
+
+
+def get_exports(services: ServicesDep) -> Exports:
+    return services.exports
+
+
+def get_live(request: Request) -> LiveJobs:
+    live: LiveJobs = request.app.state.live
+    return live
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 ModelsDep = Annotated[LoadedModels, Depends(get_models)]
@@ -59,3 +75,6 @@ JobsDep = Annotated[JobStore, Depends(get_jobs)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 DatasetsDep = Annotated[DatasetCatalog, Depends(get_datasets)]
 TokenDep = Annotated[str | None, Depends(presented_token)]
+TimelapsesDep = Annotated[Timelapses, Depends(get_timelapses)]
+ExportsDep = Annotated[Exports, Depends(get_exports)]
+LiveDep = Annotated[LiveJobs, Depends(get_live)]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from app.classroom import ownership
-from app.errors import InvalidInput
+from app.errors import InvalidInput, NotFound
 from app.training import builder
 from app.web.dependencies import DatasetsDep, JobsDep, QueueDep, SettingsDep, TokenDep
 from app.web.templating import templates
@@ -18,10 +20,23 @@ MAX_FIELDS = 2000  # 50 layers × their arguments, with room to spare
 
 
 @router.get("/builder", response_class=HTMLResponse)
-def builder_page(request: Request, settings: SettingsDep, datasets: DatasetsDep,
-                 preset: str = "mnist_book") -> Response:
-    view = builder.build_view(builder.BuilderState.from_preset(preset), settings, datasets)
-    return templates.TemplateResponse(request, "builder.html", {"active": "builder", "v": view})
+def builder_page(request: Request, settings: SettingsDep, datasets: DatasetsDep, jobs: JobsDep,
+                 preset: str = "mnist_book",
+                 job: Annotated[str | None, Query(max_length=64, description=(
+                     "Start from this job's architecture and settings"))] = None) -> Response:
+    state, notice = builder.BuilderState.from_preset(preset), None
+    if job:
+        try:
+            row = jobs.get(job, "query.job")
+            state = builder.BuilderState.from_job(row.dataset, row.name, row.architecture,
+                                                  row.training)
+            notice = (f"The architecture and settings of job {row.id} ({row.name}), seed "
+                      "included: change one thing and train, then compare the two.")
+        except NotFound as exc:
+            notice = exc.message
+    view = builder.build_view(state, settings, datasets)
+    return templates.TemplateResponse(request, "builder.html",
+                                      {"active": "builder", "v": view, "notice": notice})
 
 
 @router.post("/builder/render", response_class=HTMLResponse)
