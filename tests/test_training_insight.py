@@ -339,6 +339,20 @@ def test_one_reader_per_watched_job_however_many_pages_watch():
 
     assert asyncio.run(leaving()) == (0, 0)  # nobody watching: nothing reads
 
+    async def shutting_down() -> list[int]:
+        live = LiveJobs(lambda job_id: Update(time.monotonic(), ()), interval=0.01)
+        pages = asyncio.gather(*(asyncio.wait_for(_drain(live.follow("job")), 5)
+                                 for _ in range(3)))
+        await asyncio.sleep(0.05)
+        live.close()  # SIGTERM: every stream ends, so the server need not wait for them
+        return await pages
+
+    assert all(n > 0 for n in asyncio.run(shutting_down()))
+
+
+async def _drain(stream) -> int:
+    return len([u async for u in stream])
+
 
 # ------------------------------------------------------------------ in the browser
 

@@ -44,6 +44,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     services = Services.build(settings)
     app.state.services = services
     app.state.live = job_pages.live_jobs(services)  # job pages' server-sent updates
+    app.state.live.end_streams_on_exit_signals()
     # Starts the embedded workers (if any), and fails jobs whose worker is gone, wherever
     # it ran: also with CNNPG_WORKERS=0, when workers on other machines take the jobs.
     supervisor = Supervisor(settings, services.jobs)

@@ -6,6 +6,10 @@ page watches there is one reader: a task that reads the job from the database ev
 every watcher. Forty pages on one job cost one query every half second, not forty; when
 the last page goes (a closed tab ends its stream at once), the reader stops, so nobody
 watching costs nothing.
+
+A live stream never ends by itself while its job runs, and uvicorn waits for open
+responses before it shuts down: on SIGINT or SIGTERM every stream is ended first
+(`end_streams_on_exit_signals`), then the server's own handler runs.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+import threading
 from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass, field
+from types import FrameType
 
 import anyio
 
@@ -48,6 +55,7 @@ class LiveJobs:
         self.interval = interval
         self._feeds: dict[str, _Feed] = {}
         self.reads = 0  # database reads so far, for tests and benchmarks
+        self.closed = False
 
     def watchers(self, job_id: str) -> int:
         feed = self._feeds.get(job_id)
@@ -58,7 +66,10 @@ class LiveJobs:
         return sum(1 for f in self._feeds.values() if f.task and not f.task.done())
 
     async def follow(self, job_id: str) -> AsyncIterator[Update]:
-        """Each change of the job, as it happens, ending with its `done` update."""
+        """Each change of the job, as it happens, ending with its `done` update (or when
+        the server shuts down)."""
+        if self.closed:
+            return
         feed = self._feeds.get(job_id)
         if feed is None:
             feed = self._feeds[job_id] = _Feed()
@@ -83,6 +94,31 @@ class LiveJobs:
                 del self._feeds[job_id]
                 if feed.task is not None:
                     feed.task.cancel()
+
+    def close(self) -> None:
+        """End every stream: the server is shutting down."""
+        self.closed = True
+        for feed in list(self._feeds.values()):
+            if feed.task is not None:
+                feed.task.cancel()  # its reader publishes the end as it stops
+
+    def end_streams_on_exit_signals(self) -> None:
+        """Chain SIGINT and SIGTERM (in the main thread, where the server's handlers are):
+        end the streams, then let the server's handler shut it down."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(sig)
+            if not callable(previous):
+                continue
+
+            def handler(signum: int, frame: FrameType | None, previous: Callable[..., object] = previous
+                        ) -> None:
+                loop.call_soon_threadsafe(self.close)
+                previous(signum, frame)
+
+            signal.signal(sig, handler)
 
     def _publish(self, feed: _Feed, update: Update | None) -> None:
         feed.update = update
