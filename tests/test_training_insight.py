@@ -305,6 +305,18 @@ def test_the_model_page_has_its_card_curves_and_snippets(seeded, c):
     assert 'name="train_samples" value="600"' in builder
 
 
+def test_only_its_owner_may_delete_a_model_from_its_page(seeded, c, srv):
+    model_id = seeded[2]["result"]["model_id"]
+    assert 'id="model-delete"' in c.get(f"/models/{model_id}").text  # c holds the owner token
+    stranger = httpx.get(f"{srv.url}/models/{model_id}")
+    assert stranger.status_code == 200 and 'id="model-delete"' not in stranger.text
+    r = httpx.post(f"{srv.url}/models/{model_id}/delete", headers={"HX-Request": "true"})
+    assert r.status_code == 200 and "only whoever created" in r.text  # shown in the page
+    r = c.post(f"/models/{model_id}/delete", headers={"HX-Request": "true"})
+    assert r.status_code == 204 and r.headers["hx-redirect"] == "/models"
+    assert c.get(f"/api/models/{model_id}").status_code == 404
+
+
 def test_one_reader_per_watched_job_however_many_pages_watch():
     from app.web.live import LiveJobs, Update
 

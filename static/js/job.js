@@ -95,6 +95,7 @@
       "validation accuracy " + (f.val_accuracy * 100).toFixed(2) + "%";
     tiles("replay-kernels", f.kernels, "kernel");
     tiles("replay-maps", f.maps, "feature map");
+    document.getElementById("replay-no-conv").hidden = f.kernels.length > 0;
     document.getElementById("replay").dataset.epoch = String(epoch);
   }
 
