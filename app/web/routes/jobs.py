@@ -7,7 +7,6 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -183,7 +182,7 @@ class TimelapseOut(BaseModel):
 
 @router.get("/api/jobs/{job_id}/timelapse", response_model=TimelapseOut,
             responses=responses(e404="No such job, or it never started", e422="Bad input"))
-async def job_timelapse(job_id: JobPath, jobs: JobsDep, timelapses: TimelapsesDep,
+def job_timelapse(job_id: JobPath, jobs: JobsDep, timelapses: TimelapsesDep,
                         from_epoch: Annotated[int, Query(ge=0, le=EPOCHS_CEILING, description=(
                             "Only the frames from this epoch on (a page that has the "
                             "earlier ones)."))] = 0) -> TimelapseOut:
@@ -193,7 +192,7 @@ async def job_timelapse(job_id: JobPath, jobs: JobsDep, timelapses: TimelapsesDe
     row = jobs.get(job_id, "path.job_id")
     if row.started is None:
         raise JobNotStarted(row, "path.job_id")
-    lapse = await run_in_threadpool(timelapses.read, job_id, from_epoch)
+    lapse = timelapses.read(job_id, from_epoch)
     return TimelapseOut.model_validate({
         "probe": lapse.probe.__dict__ if lapse.probe else None,
         "frames": [f.__dict__ for f in lapse.frames],
