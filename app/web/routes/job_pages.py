@@ -19,7 +19,7 @@ from app.training import comparison
 from app.training.jobs import FINISHED, JOB_ID_PATTERN, JobStore, QueueSpot, is_yours
 from app.web.dependencies import DatasetsDep, JobsDep, LiveDep, SettingsDep, TokenDep
 from app.web.live import LiveJobs, Update
-from app.web.routes.jobs import JobPath, compare_jobs
+from app.web.routes.jobs import JobPath, class_names, compare_jobs
 from app.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -29,17 +29,10 @@ JOB_COLOURS = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9",
                "#f0e442")
 
 
-def classes_of(datasets: DatasetCatalog, dataset_id: str) -> list[str]:
-    try:
-        return list(datasets.get(dataset_id).class_names)
-    except InvalidInput:  # a dataset no longer there
-        return []
-
-
 def panel_context(row: JobRow, datasets: DatasetCatalog, spot: QueueSpot | None
                   ) -> dict[str, Any]:
     """What the live panel shows; the same for every viewer, so it is rendered once."""
-    return {"job": row, "classes": classes_of(datasets, row.dataset), "spot": spot}
+    return {"job": row, "classes": class_names(row, datasets), "spot": spot}
 
 
 def queue_spot(jobs: JobStore, row: JobRow) -> QueueSpot | None:

@@ -227,6 +227,13 @@ def total_params(row: JobRow) -> int | None:
         return None
 
 
+def class_names(row: JobRow, datasets: DatasetCatalog) -> list[str]:
+    try:
+        return list(datasets.get(row.dataset).class_names)
+    except InvalidInput:  # a dataset deleted since: its classes by number
+        return [str(i) for i in range(len((row.result or {}).get("confusion_matrix") or []))]
+
+
 def compare_jobs(value: str, jobs: JobStore, settings: Settings, datasets: DatasetCatalog,
                  token: str | None) -> CompareOut:
     """The comparison the API returns and the Compare page shows."""
@@ -234,18 +241,12 @@ def compare_jobs(value: str, jobs: JobStore, settings: Settings, datasets: Datas
     rows = jobs.get_many(ids, "query.jobs")
     spots = jobs.queue() if any(r.status == "queued" for r in rows) else {}
 
-    def classes(row: JobRow) -> list[str]:
-        try:
-            return list(datasets.get(row.dataset).class_names)
-        except InvalidInput:  # a dataset no longer there
-            return []
-
     return CompareOut(
         jobs=[JobOut.of(r, token, spots.get(r.id)) for r in rows],
         differences=[DifferenceOut(field=d.field, values=d.values)
                      for d in comparison.differences(rows)],
-        summaries=[CompareSummary(id=r.id, total_params=total_params(r), class_names=classes(r))
-                   for r in rows])
+        summaries=[CompareSummary(id=r.id, total_params=total_params(r),
+                                  class_names=class_names(r, datasets)) for r in rows])
 
 
 @router.get("/api/compare", response_model=CompareOut, responses=responses(
