@@ -74,7 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from app.services import Services
     from app.startup import prepare_or_exit, settings_or_exit
     from app.training import trainer
-    from app.training.jobs import JobRequest, TrainingSettings, validate_request
+    from app.training.jobs import JobRequest, TrainingSettings, validate_request, with_seed
 
     preset = get_preset(args.preset)
     if preset is None:
@@ -85,7 +85,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size,
                                    "learning_rate": args.learning_rate,
                                    "optimizer": args.optimizer,
-                                   "train_samples": args.train_samples}.items() if v is not None}
+                                   "train_samples": args.train_samples,
+                                   "seed": args.seed}.items() if v is not None}
     try:
         req = JobRequest(architecture=preset.name, dataset=args.dataset or preset.dataset,
                          training=TrainingSettings(**{**preset.training, **overrides}))
@@ -95,11 +96,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     prepare_or_exit(settings, "cnn-playground train")
-    print(f"training {preset.name} on {req.dataset}: {req.training.model_dump()}")
-    outcome = trainer.train(spec, services.datasets.load(req.dataset), req.training.model_dump(),
-                            verbose=1)
-    model_id = trainer.save_to_registry(services.registry, outcome, spec,
-                                        req.training.model_dump(), name=args.name or preset.name)
+    training = with_seed(req.training)
+    print(f"training {preset.name} on {req.dataset}: {training}")
+    outcome = trainer.train(spec, services.datasets.load(req.dataset), training,
+                            seed=training["seed"], verbose=1)
+    model_id = trainer.save_to_registry(services.registry, outcome, spec, training,
+                                        name=args.name or preset.name)
     services.close()
     print(f"test accuracy {outcome.test_accuracy:.4f} (loss {outcome.test_loss:.4f}); "
           f"saved as model {model_id}")
@@ -137,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--learning-rate", type=float)
     train.add_argument("--optimizer")
     train.add_argument("--train-samples", type=int, help="use only the first N training images")
+    train.add_argument("--seed", type=int, help="a non-negative integer: the same seed gives the "
+                       "same model (default: a random one, printed)")
     train.add_argument("--name", help="the model's name in the registry")
     for opt in ("data-dir", "datasets-dir", "database-url"):
         train.add_argument(f"--{opt}", help=f"CNNPG_{opt.upper().replace('-', '_')}")

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     )
     max_dataset_images: int = Field(10_000, ge=2, description="Most images in one dataset (422).")
     max_dataset_classes: int = Field(100, ge=2, description="Most classes in one dataset (422).")
+    # Training you can watch, replay and compare (issue 10).
+    max_compare_jobs: int = Field(
+        8, ge=2, le=64, description="Most jobs one comparison shows side by side.")
+    live_interval: float = Field(
+        0.5, ge=0.1, le=10, description="Seconds between reads of a watched job for its live "
+        "pages (one read per job, however many pages watch it).")
 
     @field_validator("admin_token")
     @classmethod

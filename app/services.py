@@ -13,12 +13,14 @@ from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
 from app.datasets.ingestion import DatasetUploads
 from app.datasets.store import DatasetStore
+from app.networks.export import Exports
 from app.networks.inference import LoadedModels
 from app.networks.registry import Registry
 from app.resources import MODELS_DIR
 from app.storage.database import Database
 from app.training.jobs import JobStore
 from app.training.taskqueue import JobQueue, JobRunner
+from app.training.timelapse import Timelapses
 
 
 @dataclass
@@ -31,6 +33,8 @@ class Services:
     queue: JobQueue
     datasets: DatasetCatalog
     dataset_uploads: DatasetUploads
+    timelapses: Timelapses
+    exports: Exports
 
     @classmethod
     def build(cls, settings: Settings, runner: JobRunner | None = None) -> Services:
@@ -39,15 +43,18 @@ class Services:
         datasets = DatasetCatalog(settings.datasets_dir, store)
         registry = Registry(database, settings.models_dir or MODELS_DIR,
                             settings.data_dir / "model-cache", settings.model_cache_bytes)
+        models = LoadedModels(registry, settings.max_loaded_models, settings.inference_threads)
         return cls(
             settings=settings,
             database=database,
             registry=registry,
-            models=LoadedModels(registry, settings.max_loaded_models, settings.inference_threads),
+            models=models,
             jobs=JobStore(database, settings, datasets),
             queue=JobQueue(settings, runner),
             datasets=datasets,
             dataset_uploads=DatasetUploads(settings, store, datasets),
+            timelapses=Timelapses(database),
+            exports=Exports(registry, models, datasets),
         )
 
     def close(self) -> None:

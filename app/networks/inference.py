@@ -90,6 +90,11 @@ class LoadedModel:
         self.predict(zeros)  # warm up both paths, so no request pays for their first run
         self.activations(zeros)
 
+    @property
+    def tflite(self) -> bytes | None:
+        """The flatbuffer single predictions run on (None where the conversion failed)."""
+        return self._lite.content if self._lite is not None else None
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         if len(x) == 1 and self._lite is not None:
             return self._lite.run(x)
@@ -99,12 +104,21 @@ class LoadedModel:
         return [t.numpy() for t in self._maps(self._tf.constant(x, dtype=self._tf.float32))]
 
 
+def tflite_flatbuffer(model: Any) -> bytes:
+    """The Keras model as a LiteRT (TensorFlow Lite) flatbuffer."""
+    import tensorflow as tf
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+
+
 class _LiteRunner:
     """One LiteRT interpreter for batch-size-1 calls; interpreters are not thread-safe."""
 
     def __init__(self, content: bytes) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
+        self.content = content  # the .tflite flatbuffer, also what a download gives
         self._interpreter = Interpreter(model_content=content, num_threads=1)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]["index"]
@@ -115,11 +129,7 @@ class _LiteRunner:
     def convert(cls, model: Any) -> _LiteRunner | None:
         """None where LiteRT or the conversion is unavailable: TensorFlow then serves alone."""
         try:
-            import tensorflow as tf
-
-            with contextlib.redirect_stdout(io.StringIO()):
-                content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
-            return cls(content)
+            return cls(tflite_flatbuffer(model))
         except Exception:
             log.warning("LiteRT unavailable for %s; using TensorFlow", model.name, exc_info=True)
             return None

@@ -6,7 +6,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -95,3 +105,17 @@ class DatasetArraysRow(Base):
     dataset_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     npz: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64))
+class JobFrameRow(Base):
+    """One frame of a job's timelapse: the first Conv2D layer's kernels and the probe
+    image's feature maps as compressed float16 arrays, at epoch 0 (before training) and
+    after each epoch. Written as each epoch ends, so a job cut short keeps its frames."""
+
+    __tablename__ = "job_frames"
+    __table_args__ = (UniqueConstraint("job_id", "epoch", name="uq_job_frames_job_epoch"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(32), index=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    val_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    arrays: Mapped[bytes] = mapped_column(LargeBinary)
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

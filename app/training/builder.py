@@ -33,11 +33,11 @@ from app.training.jobs import JobRequest, check_fits_dataset
 ACTIVATIONS = ["relu", "softmax", "sigmoid", "tanh", "linear", "elu", "gelu", "swish"]
 OPTIMIZERS = ["adam", "sgd", "rmsprop", "adamw", "nadam", "adagrad"]
 TRAINING_FIELDS = ("optimizer", "learning_rate", "batch_size", "epochs", "validation_split",
-                   "train_samples")
+                   "train_samples", "seed")
 ValueKind = FieldKind | Literal["text"]
 TRAINING_KINDS: dict[str, ValueKind] = {
     "optimizer": "text", "learning_rate": "float", "batch_size": "int", "epochs": "int",
-    "validation_split": "float", "train_samples": "int"}
+    "validation_split": "float", "train_samples": "int", "seed": "int"}
 DEFAULT_SETTINGS = {"dataset": "mnist", "name": "model", "optimizer": "adam",
                     "learning_rate": "0.001", "batch_size": "64", "epochs": "1",
                     "validation_split": "0.1", "train_samples": "5000"}
@@ -55,6 +55,18 @@ class BuilderState:
         state = cls()
         apply_action(state, f"preset:{name if get_preset(name) else 'mnist_book'}")
         return state
+
+    @classmethod
+    def from_job(cls, dataset: str, name: str, architecture: dict[str, Any],
+                 training: dict[str, Any]) -> BuilderState:
+        """A job's architecture and settings, seed included ("train again": change one
+        thing, and only that thing differs)."""
+        layers = [{k: v for k, v in layer.items() if k != "name"}
+                  for layer in architecture.get("layers", [])]
+        settings = {**DEFAULT_SETTINGS, "dataset": dataset, "name": name}
+        settings.update({k: "" if training.get(k) is None else str(training[k])
+                         for k in TRAINING_FIELDS})
+        return cls(layers, settings)
 
 
 def _value(raw: str, kind: ValueKind) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
@@ -32,6 +33,7 @@ JOB_ID_PATTERN = r"^[0-9a-f]{12}$"
 # may set lower ones.
 EPOCHS_CEILING = 50
 SAMPLES_CEILING = 60_000
+SEED_CEILING = 2**32 - 1  # NumPy's seeds are 32-bit
 
 
 def _spec_or_preset(value: Any) -> str:
@@ -48,6 +50,10 @@ class TrainingSettings(BaseModel):
     validation_split: float = Field(0.0, ge=0, le=0.5, strict=True)
     train_samples: Annotated[int, Field(ge=10, le=SAMPLES_CEILING, strict=True)] | None = Field(
         None, description="Use only the first N images (null: all of them).")
+    seed: Annotated[int, Field(ge=0, le=SEED_CEILING, strict=True)] | None = Field(
+        None, description="Seeds every random choice (initial weights, shuffling, dropout): "
+        "the same seed, settings and data give the same test accuracy on the same machine. "
+        "Null: a random seed is chosen, and recorded on the job.")
 
 
 class JobRequest(BaseModel):
@@ -119,6 +125,41 @@ def validate_request(req: JobRequest, settings: Settings, datasets: DatasetCatal
     return spec, summary
 
 
+def with_seed(training: TrainingSettings) -> dict[str, Any]:
+    """The settings to record, with a seed: the one given, or a random one."""
+    settings = training.model_dump()
+    if settings.get("seed") is None:
+        settings["seed"] = secrets.randbelow(2**31)
+    return settings
+
+
+@dataclass(frozen=True)
+class QueueSpot:
+    position: int  # 1: the next job a worker takes
+    start_in_seconds: float | None  # estimated; None when nothing is training to tell
+
+
+def queue_spots(rows: list[JobRow]) -> dict[str, QueueSpot]:
+    """Where each queued job is in the queue (first in, first out), and roughly when it will
+    start: the running jobs' time left and the queued jobs' ahead of it (their images at the
+    running jobs' speed), shared among as many workers as are training now."""
+    running = [r for r in rows if r.status == "running"]
+    queued = sorted((r for r in rows if r.status == "queued"), key=lambda r: (r.created, r.id))
+    etas = [(r.progress or {}).get("eta_seconds") for r in running]
+    speeds = [v for r in running if (v := (r.progress or {}).get("images_per_second"))]
+    known = bool(running) and all(e is not None for e in etas) and bool(speeds)
+    speed = sum(speeds) / len(speeds) if speeds else 0.0
+    workers = max(1, len(running))
+    work = float(sum(e for e in etas if e is not None))
+    spots: dict[str, QueueSpot] = {}
+    for i, row in enumerate(queued):
+        spots[row.id] = QueueSpot(i + 1, round(work / workers, 1) if known else None)
+        t = row.training or {}
+        images = (t.get("train_samples") or 60_000) * (1 - (t.get("validation_split") or 0.0))
+        work += images * (t.get("epochs") or 1) / speed if speed else 0.0
+    return spots
+
+
 def is_yours(row: JobRow, token: str | None) -> bool:
     """Whether this token owns the job (the administrator's token does not make it yours)."""
     return ownership.may_change(row.owner, token, None)
@@ -154,7 +195,7 @@ class JobStore:
             row = JobRow(
                 id=secrets.token_hex(6), name=req.name or spec.name, status="queued",
                 owner=owner, architecture=spec.model_dump(mode="json", exclude_none=True),
-                dataset=req.dataset, training=req.training.model_dump(), progress={},
+                dataset=req.dataset, training=with_seed(req.training), progress={},
                 created=utcnow(), cancel_requested=False,
             )
             s.add(row)
@@ -174,6 +215,21 @@ class JobStore:
             q = q.where(JobRow.dataset == dataset)
         with self.database.session() as s:
             return list(s.scalars(q))
+
+    def get_many(self, job_ids: list[str], field: str = "jobs") -> list[JobRow]:
+        """These jobs, in this order (NotFound naming `field` for the first unknown one)."""
+        with self.database.session() as s:
+            found = {r.id: r for r in s.scalars(select(JobRow).where(JobRow.id.in_(job_ids)))}
+        for job_id in job_ids:
+            if job_id not in found:
+                raise JobNotFound(job_id, field)
+        return [found[j] for j in job_ids]
+
+    def queue(self) -> dict[str, QueueSpot]:
+        """Every queued job's place in the queue and estimated start."""
+        with self.database.session() as s:
+            rows = list(s.scalars(select(JobRow).where(JobRow.status.in_(("queued", "running")))))
+        return queue_spots(rows)
 
     def request_cancel(self, job_id: str, token: str | None, field: str = "job_id") -> JobRow:
         """A queued job is cancelled at once; a running one is stopped by its worker.

@@ -17,6 +17,7 @@ import traceback
 from app.config import Settings
 from app.services import Services
 from app.training.jobs import JobStore
+from app.training.timelapse import Frame
 
 log = logging.getLogger("cnn_playground.worker")
 HEARTBEAT_SECONDS = 1.0
@@ -43,6 +44,15 @@ class Heartbeat(threading.Thread):
                 log.warning("heartbeat failed for %s", self.job_id, exc_info=True)
 
 
+def record_frame(services: Services, job_id: str, frame: Frame) -> None:
+    """Store a timelapse frame at once, so a job cut short keeps what it recorded; a frame
+    that cannot be stored is lost, not the job."""
+    try:
+        services.timelapses.record(job_id, frame)
+    except Exception:
+        log.warning("could not store frame %d of job %s", frame.epoch, job_id, exc_info=True)
+
+
 def execute(services: Services, job_id: str) -> None:
     """Run one job to its end: succeeded (model in the registry), failed or cancelled."""
     from app.networks.architecture import ArchitectureSpec
@@ -61,6 +71,8 @@ def execute(services: Services, job_id: str) -> None:
             spec, services.datasets.load(row.dataset), row.training,
             sink=lambda progress: jobs.beat(job_id, progress),
             should_stop=beat.cancel.is_set,
+            frames=lambda frame: record_frame(services, job_id, frame),
+            seed=row.training.get("seed"),
         )
         model_id = trainer.save_to_registry(services.registry, outcome, spec, row.training,
                                             name=row.name, job_id=job_id, owner=row.owner)
@@ -68,6 +80,7 @@ def execute(services: Services, job_id: str) -> None:
             "test_loss": outcome.test_loss, "test_accuracy": outcome.test_accuracy,
             "model_id": model_id, "confusion_matrix": outcome.confusion_matrix,
             "misclassified": outcome.misclassified, "train_seconds": round(outcome.seconds, 2),
+            "per_class_accuracy": outcome.per_class_accuracy,
         })
         log.info("job %s succeeded: accuracy %.4f, model %s", job_id, outcome.test_accuracy,
                  model_id)

@@ -28,6 +28,7 @@ from app.web.routes import (
     job_pages,
     jobs,
     kernel_lab,
+    model_pages,
     models,
     pages,
     predict,
@@ -44,6 +45,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     services = Services.build(settings)
     app.state.services = services
+    app.state.live = job_pages.live_jobs(services)  # job pages' server-sent updates
+    app.state.live.end_streams_on_exit_signals()
     # Starts the embedded workers (if any), and fails jobs whose worker is gone, wherever
     # it ran: also with CNNPG_WORKERS=0, when workers on other machines take the jobs.
     supervisor = Supervisor(settings, services.jobs)
@@ -76,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             router = getattr(module, name, None)
             if router is not None:
                 app.include_router(router)
-    for module in (draw, job_pages, builder, dataset_pages, pages):
+    for module in (draw, job_pages, model_pages, builder, dataset_pages, pages):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:

@@ -15,11 +15,14 @@ from fastapi import Depends, Request
 from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
 from app.datasets.ingestion import DatasetUploads
+from app.networks.export import Exports
 from app.networks.inference import LoadedModels
 from app.networks.registry import Registry
 from app.services import Services
 from app.training.jobs import JobStore
 from app.training.taskqueue import JobQueue
+from app.training.timelapse import Timelapses
+from app.web.live import LiveJobs
 from app.web.tokens import presented_token
 
 
@@ -55,8 +58,21 @@ async def get_datasets(services: ServicesDep) -> DatasetCatalog:
     return services.datasets
 
 
-def get_dataset_uploads(services: ServicesDep) -> DatasetUploads:
+async def get_dataset_uploads(services: ServicesDep) -> DatasetUploads:
     return services.dataset_uploads
+
+
+async def get_timelapses(services: ServicesDep) -> Timelapses:
+    return services.timelapses
+
+
+async def get_exports(services: ServicesDep) -> Exports:
+    return services.exports
+
+
+async def get_live(request: Request) -> LiveJobs:
+    live: LiveJobs = request.app.state.live
+    return live
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -67,3 +83,6 @@ QueueDep = Annotated[JobQueue, Depends(get_queue)]
 DatasetsDep = Annotated[DatasetCatalog, Depends(get_datasets)]
 DatasetUploadsDep = Annotated[DatasetUploads, Depends(get_dataset_uploads)]
 TokenDep = Annotated[str | None, Depends(presented_token)]
+TimelapsesDep = Annotated[Timelapses, Depends(get_timelapses)]
+ExportsDep = Annotated[Exports, Depends(get_exports)]
+LiveDep = Annotated[LiveJobs, Depends(get_live)]

@@ -15,11 +15,33 @@ NAV = [
     ("kernel_lab", "Kernel Lab", "/kernel-lab"),
     ("builder", "Model Builder", "/builder"),
     ("jobs", "Jobs", "/jobs"),
+    ("models", "Models", "/models"),
     ("datasets", "Datasets", "/datasets"),
     ("draw", "Draw", "/draw"),
     ("api", "API", "/docs"),
 ]
 templates.env.globals["nav"] = NAV
+
+
+def duration(seconds: float | None) -> str:
+    """Roughly how long, for people: "40 s", "3 min", "1 h 5 min"."""
+    if seconds is None:
+        return "—"
+    s = max(0, round(seconds))
+    if s < 90:
+        return f"{s} s"
+    if s < 3600:
+        return f"{round(s / 60)} min"
+    return f"{s // 3600} h {round(s % 3600 / 60)} min"
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+templates.env.filters["duration"] = duration
+templates.env.filters["ordinal"] = ordinal
 
 
 def is_htmx(request: Request) -> bool:

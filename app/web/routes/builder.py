@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from app.classroom import ownership
-from app.errors import InvalidInput
+from app.errors import InvalidInput, NotFound
 from app.training import builder
 from app.web.dependencies import DatasetsDep, JobsDep, QueueDep, SettingsDep, TokenDep
 from app.web.templating import templates
@@ -18,15 +20,30 @@ MAX_FIELDS = 2000  # 50 layers × their arguments, with room to spare
 
 
 @router.get("/builder", response_class=HTMLResponse)
-def builder_page(request: Request, settings: SettingsDep, datasets: DatasetsDep,
-                 preset: str = "mnist_book", dataset: str | None = None) -> Response:
-    """A preset, or (`?dataset=ID`, from a dataset's page) a model fitted to that dataset."""
-    state = builder.BuilderState.from_preset(preset)
+def builder_page(request: Request, settings: SettingsDep, datasets: DatasetsDep, jobs: JobsDep,
+                 preset: str = "mnist_book",
+                 dataset: Annotated[str | None, Query(max_length=64, description=(
+                     "Start from a model fitted to this dataset"))] = None,
+                 job: Annotated[str | None, Query(max_length=64, description=(
+                     "Start from this job's architecture and settings"))] = None) -> Response:
+    """A preset; or (`?dataset=ID`, from a dataset's page) a model fitted to that dataset; or
+    (`?job=ID`, "Train again") a job's architecture and settings."""
+    state, notice = builder.BuilderState.from_preset(preset), None
     chosen = {d.id: d for d in datasets.list_datasets()}.get(dataset or "")
     if chosen is not None:
         state = builder.starting_state(chosen)
+    if job:
+        try:
+            row = jobs.get(job, "query.job")
+            state = builder.BuilderState.from_job(row.dataset, row.name, row.architecture,
+                                                  row.training)
+            notice = (f"The architecture and settings of job {row.id} ({row.name}), seed "
+                      "included: change one thing and train, then compare the two.")
+        except NotFound as exc:
+            notice = exc.message
     view = builder.build_view(state, settings, datasets)
-    return templates.TemplateResponse(request, "builder.html", {"active": "builder", "v": view})
+    return templates.TemplateResponse(request, "builder.html",
+                                      {"active": "builder", "v": view, "notice": notice})
 
 
 @router.post("/builder/render", response_class=HTMLResponse)

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 
 from app.networks.architecture import ArchitectureSpec, check
+from app.networks.export import Format
 from app.networks.registry import MODEL_ID_PATTERN, ModelInfo
-from app.web.dependencies import ModelsDep, RegistryDep, SettingsDep, TokenDep
+from app.web.dependencies import (
+    ExportsDep,
+    ModelsDep,
+    RegistryDep,
+    SettingsDep,
+    TokenDep,
+)
 from app.web.routes.architectures import SummaryOut, summary_out
 from app.web.schemas import responses
 
@@ -68,13 +75,23 @@ def model_detail(model_id: ModelPath, registry: RegistryDep) -> ModelDetail:
 
 
 @router.get("/api/models/{model_id}/download", response_class=FileResponse,
-            responses={**NOT_FOUND, 200: {"content": {"application/octet-stream": {}},
-                                          "description": "The `.keras` file"}})
-def download(model_id: ModelPath, registry: RegistryDep) -> Response:
-    """The `.keras` file, loadable with `keras.saving.load_model`."""
-    info = registry.get(model_id, "path.model_id")
-    return FileResponse(registry.path(info.id), media_type="application/octet-stream",
-                        filename=f"{info.id}.keras")
+            responses={**NOT_FOUND, **responses(
+                e422="An unknown format", e503="The model cannot be converted here"),
+                200: {"content": {"application/octet-stream": {}, "application/zip": {}},
+                      "description": "The `.keras` file, the `.tflite` flatbuffer, or a `.zip` "
+                      "of a TensorFlow Serving model directory"}})
+def download(model_id: ModelPath, exports: ExportsDep,
+             format: Annotated[Format, Query(description=(
+                 "keras: the .keras file (keras.saving.load_model); tflite: the LiteRT "
+                 "flatbuffer single predictions here run on; savedmodel: a .zip of a "
+                 "TensorFlow Serving model directory, <id>/1/saved_model.pb and variables/, "
+                 "with the model card beside it."))] = "keras") -> Response:
+    """The model as a file: `.keras`, `.tflite`, or a TensorFlow Serving SavedModel `.zip`."""
+    got = exports.download(model_id, format, field="path.model_id")
+    if got.path is not None:
+        return FileResponse(got.path, media_type=got.media_type, filename=got.filename)
+    return Response(got.content, media_type=got.media_type, headers={
+        "Content-Disposition": f'attachment; filename="{got.filename}"'})
 
 
 @router.delete("/api/models/{model_id}", status_code=204,

@@ -1,0 +1,95 @@
+"""Jobs side by side: which settings differ, field by field, architecture layers included.
+
+Each job's settings are flattened into named fields (`dataset`, `training.learning_rate`,
+`architecture.layers.2.filters`, …), each layer with Keras' defaults filled in and its
+sizes as pairs, so that `kernel_size: 3` and `kernel_size: [3, 3]` are the same setting.
+Names (the job's, the model's, a layer's) are labels, not settings, and are not compared.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.errors import InvalidInput, LimitExceeded
+from app.networks.architecture import LAYER_CLASSES
+from app.storage.tables import JobRow
+from app.training.jobs import JOB_ID_PATTERN
+
+JOB_ID = re.compile(JOB_ID_PATTERN)
+_PAIR_KINDS = ("pair", "pair?")
+
+
+@dataclass(frozen=True)
+class Difference:
+    field: str
+    values: list[Any]
+
+
+def parse_job_ids(value: str, limit: int, field: str = "query.jobs") -> list[str]:
+    """`a,b,c` → ids: at least two, at most `limit`, each once."""
+    ids = [part.strip() for part in value.split(",") if part.strip()]
+    for job_id in ids:
+        if not JOB_ID.match(job_id):
+            raise InvalidInput(field, f"{job_id[:40]!r} is not a job id (12 hexadecimal digits)")
+    repeated = sorted({j for j in ids if ids.count(j) > 1})
+    if repeated:
+        raise InvalidInput(field, f"job {repeated[0]} is listed twice")
+    if len(ids) < 2:
+        raise InvalidInput(field, f"name at least two jobs to compare, separated by commas "
+                           f"(got {len(ids)})")
+    if len(ids) > limit:
+        raise LimitExceeded(field, f"{len(ids)} jobs is over the limit of {limit} "
+                            "(CNNPG_MAX_COMPARE_JOBS)")
+    return ids
+
+
+def _layer_fields(layer: dict[str, Any]) -> dict[str, Any]:
+    """A layer's arguments with Keras' defaults filled in, sizes as [height, width]."""
+    cls = LAYER_CLASSES.get(str(layer.get("type")))
+    if cls is None:
+        return {k: v for k, v in layer.items() if k != "name"}
+    try:
+        full = cls.model_validate(layer).model_dump(mode="json", exclude={"name"})
+    except ValidationError:
+        full = {k: v for k, v in layer.items() if k != "name"}
+    for arg, kind in cls.builder_fields:
+        if kind in _PAIR_KINDS and isinstance(full.get(arg), int):
+            full[arg] = [full[arg], full[arg]]
+    return {"type": full.pop("type", layer.get("type")), **full}
+
+
+def settings_fields(dataset: str, training: dict[str, Any] | None,
+                    architecture: dict[str, Any] | None) -> dict[str, Any]:
+    """A job's settings as flat, named fields, in the order a page lists them."""
+    fields: dict[str, Any] = {"dataset": dataset}
+    for key, value in (training or {}).items():
+        fields[f"training.{key}"] = value
+    arch = architecture or {}
+    fields["architecture.input_shape"] = list(arch.get("input_shape", []))
+    for i, layer in enumerate(arch.get("layers", [])):
+        for key, value in _layer_fields(layer).items():
+            fields[f"architecture.layers.{i}.{key}"] = value
+    return fields
+
+
+def side_by_side(rows: list[JobRow]) -> list[Difference]:
+    """Every field of these jobs with its value in each (null where a job lacks it, say a
+    layer a shorter model does not have)."""
+    flat = [settings_fields(r.dataset, r.training, r.architecture) for r in rows]
+    names: dict[str, None] = {}
+    for f in flat:
+        names.update(dict.fromkeys(f))
+    return [Difference(name, [f.get(name) for f in flat]) for name in names]
+
+
+def differs(d: Difference) -> bool:
+    return any(v != d.values[0] for v in d.values[1:])
+
+
+def differences(rows: list[JobRow]) -> list[Difference]:
+    """Exactly the fields whose values are not all the same."""
+    return [d for d in side_by_side(rows) if differs(d)]
