@@ -17,7 +17,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -27,6 +27,9 @@ from app.imaging.decoding import flatten_alpha
 from app.imaging.rendering import SignedScale, png_data_urls, signed_map_image
 from app.networks import digits
 from app.networks.registry import ModelInfo, Registry
+
+if TYPE_CHECKING:
+    from app.networks.explain import Explainer
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -85,6 +88,7 @@ class LoadedModel:
         self._maps = tf.function(lambda x: maps_model(x, training=False)).get_concrete_function(spec)
         self._tf = tf
         self._lite = _LiteRunner.convert(model)
+        self.explainer: Explainer | None = None  # made on first use (app/networks/explain.py)
         zeros = np.zeros((1, *info.input_shape), np.float32)
         self.predict(zeros)  # warm up both paths, so no request pays for their first run
         self.activations(zeros)

@@ -57,3 +57,5 @@ class ModelRow(Base):
     keras_bytes: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64))
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # Where the model came from: "trained" (a job) or "uploaded" (POST /api/models).
+    source: Mapped[str] = mapped_column(String(16), default="trained", server_default="trained")

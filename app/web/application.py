@@ -22,16 +22,20 @@ from app.web.routes import (
     architectures,
     builder,
     draw,
+    explain,
+    explain_page,
     health,
     job_pages,
     jobs,
     kernel_lab,
+    model_list,
     models,
     pages,
     predict,
     serving,
 )
 from app.web.routing import openapi_with_form_bodies
+from app.web.timing import ServerTiming
 
 
 @asynccontextmanager
@@ -69,12 +73,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (health, kernel_lab, predict, serving, models, architectures, jobs):
+    for module in (health, kernel_lab, predict, serving, models, architectures, jobs, explain):
         for name in ("router", "json_router", "form_router"):
             router = getattr(module, name, None)
             if router is not None:
                 app.include_router(router)
-    for module in (draw, job_pages, builder, pages):
+    for module in (draw, job_pages, builder, pages, explain_page, model_list):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:
@@ -84,5 +88,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes,
                        max_json_bytes=settings.max_json_bytes)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(ServerTiming)
     app.add_middleware(StartupGuard, check=lambda: startup.prepare(settings))
     return app

@@ -16,6 +16,8 @@ NAV = [
     ("builder", "Model Builder", "/builder"),
     ("jobs", "Jobs", "/jobs"),
     ("draw", "Draw", "/draw"),
+    ("explain", "Explain", "/explain"),
+    ("models", "Models", "/models"),
     ("api", "API", "/docs"),
 ]
 templates.env.globals["nav"] = NAV
