@@ -12,7 +12,6 @@ place, so anyone can check that the breakdown adds up to what Keras computed.
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -155,7 +154,7 @@ class Explainer:
         self.weights = {n.index: [np.asarray(w) for w in n.layer.get_weights()]
                         for n in nodes[1:]}
         spec = tf.TensorSpec([None, *self.info.input_shape], tf.float32)
-        everything = keras.Model(model.inputs, outputs)
+        everything = keras.Model(model.inputs[0], outputs)
         self._forward = tf.function(lambda x: everything(x, training=False)).get_concrete_function(spec)
         self._tf = tf
         self.last_conv = next((n for n in reversed(nodes) if n.type in CONV_TYPES and n.spatial),
@@ -555,7 +554,7 @@ class Explainer:
         score_tensor = self.nodes[src].layer.output if src else model.inputs[0]
         conv = self.last_conv
         outputs = [score_tensor] + ([conv.layer.output] if conv is not None else [])
-        grad_model = keras.Model(model.inputs, outputs)
+        grad_model = keras.Model(model.inputs[0], outputs)
         k = tf.constant(kernel) if kernel is not None else None
         b = tf.constant(bias) if bias is not None else None
         h, w, c = self.info.input_shape
@@ -582,6 +581,19 @@ class Explainer:
 
         return gradients
 
+    def _to_input(self, cam: np.ndarray) -> np.ndarray:
+        """A map of the last convolution at the input's size: each cell's value placed at the
+        centre of its receptive field in the input (not stretched over the whole image: a
+        "valid" convolution's cells do not reach the input's edges), linearly between."""
+        assert self.last_conv is not None
+        h, w = self.info.input_shape[:2]
+        index = self.last_conv.index
+        rows = np.array([sum(self.input_field(index, (r, r, 0, 0))["rows"]) / 2
+                         for r in range(cam.shape[0])])
+        cols = np.array([sum(self.input_field(index, (0, 0, c, c))["cols"]) / 2
+                         for c in range(cam.shape[1])])
+        return _interpolate(_interpolate(cam, rows, h, 0), cols, w, 1).astype(np.float32)
+
     def saliency(self, x: np.ndarray, method: str, cls: int | None) -> Saliency:
         """Grad-CAM (the last convolution's maps weighted by their mean gradient) or the input
         gradient, for class `cls` (default: the predicted one), at the input's size."""
@@ -597,13 +609,12 @@ class Explainer:
                                '"gradient"')
         result = self._saliency(self._tf.constant(x[None], dtype=self._tf.float32),
                                 self._tf.constant(k, dtype=self._tf.int32))
-        h, w = self.info.input_shape[:2]
         heat: np.ndarray
         if method == "gradcam":
             maps, g_maps = np.asarray(result[2])[0], np.asarray(result[3])[0]
             weights = g_maps.mean(axis=(0, 1))
-            cam = np.maximum((maps * weights).sum(axis=2), 0).astype(np.float32)
-            heat = cv2.resize(cam, (w, h), interpolation=cv2.INTER_LINEAR)
+            cam = np.maximum((maps * weights).sum(axis=2), 0).astype(np.float64)
+            heat = self._to_input(cam)
             layer_name: str | None = self.last_conv.name if self.last_conv else None
         else:
             heat = np.abs(np.asarray(result[0])[0]).max(axis=2).astype(np.float32)
@@ -615,13 +626,21 @@ class Explainer:
                         overlay_url(x, heat), label, float(probs[k]))
 
 
+def _interpolate(values: np.ndarray, centres: np.ndarray, n: int, axis: int) -> np.ndarray:
+    """Linear interpolation along one axis, from values at `centres` to positions 0…n−1."""
+    moved = np.moveaxis(values, axis, -1)
+    flat = moved.reshape(-1, moved.shape[-1])
+    out = np.stack([np.interp(np.arange(n), centres, row) for row in flat])
+    return np.moveaxis(out.reshape(*moved.shape[:-1], n), -1, axis)
+
+
 def overlay_url(x: np.ndarray, heat: np.ndarray) -> str:
     """The input with the heatmap over it (jet colours, more opaque where hotter), as a PNG
     data URL at least OVERLAY_SIDE pixels on its longer side."""
     h, w = heat.shape
     scale = max(1, math.ceil(OVERLAY_SIDE / max(h, w)))
-    base = np.asarray(seen_image(x).convert("RGB"), dtype=np.float32)
-    base = cv2.resize(base, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST)
+    base = cv2.resize(np.asarray(seen_image(x).convert("RGB"), dtype=np.float32),
+                      (w * scale, h * scale), interpolation=cv2.INTER_NEAREST)
     hot = cv2.resize(heat.astype(np.float32), (w * scale, h * scale),
                      interpolation=cv2.INTER_LINEAR)
     colours = cv2.applyColorMap(np.clip(hot * 255, 0, 255).astype(np.uint8),
@@ -631,14 +650,13 @@ def overlay_url(x: np.ndarray, heat: np.ndarray) -> str:
     return data_url(png_bytes(Image.fromarray(mixed)))
 
 
-_building = threading.Lock()
-
-
 def explainer(loaded: LoadedModel) -> Explainer:
     """The model's explainer, made on first use and kept with the loaded model."""
+    from app.networks.inference import KERAS_LOCK
+
     found = loaded.explainer
     if found is None:
-        with _building:
+        with KERAS_LOCK:
             found = loaded.explainer
             if found is None:
                 found = Explainer(loaded)

@@ -35,6 +35,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 log = logging.getLogger(__name__)
+# Keras and TensorFlow do not import, load and trace models safely in parallel threads: one
+# at a time in the whole process (loads, uploads being checked, explainers being traced).
+KERAS_LOCK = threading.Lock()
 MAP_LAYER_TYPES = ("Conv2D", "MaxPooling2D", "AveragePooling2D")
 
 
@@ -168,9 +171,8 @@ class LoadedModels:
         self.threads = threads
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
-        # One load at a time: Keras and TensorFlow do not load and trace models safely in
-        # parallel threads, and loads are rare (a model stays loaded once used).
-        self._loading = threading.Lock()
+        # One load at a time (KERAS_LOCK); loads are rare: a model stays loaded once used.
+        self._loading = KERAS_LOCK
 
     def __len__(self) -> int:
         return len(self._models)

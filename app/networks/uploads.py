@@ -40,6 +40,7 @@ import numpy as np
 from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
 from app.errors import InvalidInput, LimitExceeded, TooLarge
+from app.networks.inference import KERAS_LOCK
 from app.networks.registry import Registry
 
 FIELD = "file"
@@ -142,6 +143,8 @@ def check_bytes(raw: bytes, filename: str, limits: UploadLimits) -> dict[str, by
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as zf:
             return _members(zf, limits)
+    except InvalidInput:
+        raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
             RuntimeError, ValueError) as exc:
         raise Refused(f"the zip archive is damaged or uses what Keras does not ({exc})") from None
@@ -484,9 +487,9 @@ def ends_in_softmax(model: Any) -> bool:
 
 def load_checked(keras_bytes: bytes, limits: UploadLimits) -> tuple[Any, tuple[int, int, int], int]:
     """Keras loads the checked archive (safe mode on); its input and output are checked."""
-    import keras
+    with KERAS_LOCK, tempfile.TemporaryDirectory(prefix="cnnpg-upload-") as tmp:
+        import keras
 
-    with tempfile.TemporaryDirectory(prefix="cnnpg-upload-") as tmp:
         path = Path(tmp) / "upload.keras"
         path.write_bytes(keras_bytes)
         try:

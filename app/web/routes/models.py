@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from app.classroom import ownership
 from app.networks.architecture import ArchitectureSpec, check
@@ -98,8 +98,6 @@ def delete(model_id: ModelPath, registry: RegistryDep, models: ModelsDep,
 
 class ModelUpload(BaseModel):
     """The fields beside the file in `POST /api/models`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
         None, description="Shown in the model lists (default: the file's name).")
