@@ -146,7 +146,8 @@ def encode_px(x: np.ndarray) -> str:
 
 
 def decode_px(text: str, shape: tuple[int, int, int], field_name: str = "px") -> np.ndarray:
-    """`encode_px` reversed, as 0–255 pixels (H×W or H×W×C) for prepare_pixels."""
+    """`encode_px` reversed: the model's input again (H, W, C in [0, 1]), exactly as the
+    network saw it, so a link to a view shows the very same numbers."""
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
@@ -154,8 +155,7 @@ def decode_px(text: str, shape: tuple[int, int, int], field_name: str = "px") ->
     h, w, c = shape
     if len(raw) != h * w * c:
         raise InvalidInput(field_name, f"holds {len(raw)} pixels; this model takes {h}×{w}×{c}")
-    arr = np.frombuffer(raw, np.uint8).astype(np.float32).reshape(h, w, c)
-    return arr[:, :, 0] if c == 1 else arr
+    return np.frombuffer(raw, np.uint8).astype(np.float32).reshape(h, w, c) / np.float32(255)
 
 
 # ------------------------------------------------------------------------------ overview

@@ -24,6 +24,7 @@ from PIL import Image
 
 from app.errors import InvalidInput, Unavailable
 from app.imaging.decoding import flatten_alpha
+from app.imaging.palette_png import signed_channel_urls
 from app.imaging.rendering import SignedScale, png_data_urls, signed_map_image
 from app.networks import digits
 from app.networks.registry import ModelInfo, Registry
@@ -290,8 +291,8 @@ def feature_maps(loaded: LoadedModel, x: np.ndarray) -> FeatureMaps:
     for layer, out in zip(loaded.map_layers, outputs[:-1], strict=True):
         a = out[0]
         scale = SignedScale.of(a)
-        layers.append(LayerMaps(layer.name, type(layer).__name__, list(a.shape), scale, []))
-        pending += [signed_map_image(a[:, :, ch], scale) for ch in range(a.shape[2])]
+        layers.append(LayerMaps(layer.name, type(layer).__name__, list(a.shape), scale,
+                                signed_channel_urls(a, scale)))
     kernels = None
     first_conv = next((layer for layer in loaded.map_layers if type(layer).__name__ == "Conv2D"),
                       None)
@@ -306,9 +307,6 @@ def feature_maps(loaded: LoadedModel, x: np.ndarray) -> FeatureMaps:
                                     [])
     urls = png_data_urls(pending + kernel_imgs)
     seen, rest = urls[0], urls[1:]
-    for lm in layers:
-        n = lm.shape[2]
-        lm.channels, rest = rest[:n], rest[n:]
     if kernels is not None:
         kernels.images = rest
     return FeatureMaps(_prediction(loaded, probs), seen, layers, kernels)

@@ -91,7 +91,8 @@ def _pick_index(state: PageState, info: ModelInfo, datasets: DatasetCatalog) -> 
 
 def resolve(state: PageState, registry: Registry, settings: Settings,
             datasets: DatasetCatalog) -> Resolved:
-    """The input as the model sees it, prepared exactly as /predict prepares it."""
+    """The input as the model sees it: a drawing or upload prepared exactly as /predict
+    prepares it, a test image, or `px`, the input a view of this page was made from."""
     info = registry.get(state.model)
     if state.source == "test":
         index = _pick_index(state, info, datasets)
@@ -102,9 +103,8 @@ def resolve(state: PageState, registry: Registry, settings: Settings,
     if state.image is not None and state.source in ("draw", "upload"):
         return Resolved(info, inference.prepare(decode_data_url(state.image, limits_of(settings)),
                                                 info))
-    if state.px:
-        pixels = explain_view.decode_px(state.px, info.input_shape)
-        return Resolved(info, inference.prepare_pixels(pixels, info, "px"))
+    if state.px:  # the page's own record of what the network saw: used as it is
+        return Resolved(info, explain_view.decode_px(state.px, info.input_shape))
     return Resolved(info, None)
 
 
