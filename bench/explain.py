@@ -79,7 +79,8 @@ def main() -> None:
         h_med = statistics.median(http[name])
         budget = BUDGETS.get(name)
         verdict = "" if budget is None else f"{budget:.0f} ms {'ok' if s_med <= budget else 'OVER'}"
-        print(f"{name:10s} {s_med:11.2f} ms {s_p95:5.2f} ms {h_med:9.2f} ms {h_med / health:10.1f}× {verdict}")
+        print(f"{name:10s} {s_med:11.2f} ms {s_p95:5.2f} ms {h_med:9.2f} ms "
+              f"{h_med / health:10.1f}× {verdict}")
 
 
 if __name__ == "__main__":

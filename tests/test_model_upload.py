@@ -96,6 +96,12 @@ def test_an_uploaded_model_predicts_what_keras_predicts(client, srv, tmp_path):
     n = client.post(f"/api/models/{model_id}/neuron", json={
         "input": {"test_index": 2}, "layer": conv.name, "channel": 4, "cell": [9, 11]}).json()
     assert n["output"] == pytest.approx(float(ref[9, 11, 4]), abs=1e-5)
+    pooled = model.layers[-2]  # GlobalAveragePooling2D: the mean of the whole map
+    n = client.post(f"/api/models/{model_id}/neuron", json={
+        "input": {"test_index": 2}, "layer": pooled.name, "channel": 3}).json()
+    ref = np.asarray(keras.Model(model.inputs[0], pooled.output)(data.x_test[2:3]))[0]
+    assert n["output"] == pytest.approx(float(ref[3]), abs=1e-5)
+    assert np.mean(n["window"]["values"]) == pytest.approx(n["output"], abs=1e-5)
 
     # Deleting: the owner's token only.
     assert client.delete(f"/api/models/{model_id}", headers={"X-Owner-Token": "x" * 43}).status_code == 403

@@ -11,7 +11,6 @@ place, so anyone can check that the breakdown adds up to what Keras computed.
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,9 +24,7 @@ from app.imaging.palette_png import signed_channel_urls
 from app.imaging.rendering import SignedScale, data_url, png_bytes
 
 if TYPE_CHECKING:
-    from app.networks.inference import LoadedModel, LoadedModels
-
-log = logging.getLogger(__name__)
+    from app.networks.inference import LoadedModel
 
 CONV_TYPES = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D")
 POOL_TYPES = ("MaxPooling2D", "AveragePooling2D")
@@ -651,15 +648,6 @@ def overlay_url(x: np.ndarray, heat: np.ndarray) -> str:
     alpha = (0.65 * hot)[:, :, None]
     mixed = np.clip(base * (1 - alpha) + colours * alpha, 0, 255).astype(np.uint8)
     return data_url(png_bytes(Image.fromarray(mixed)))
-
-
-def warm_up(models: LoadedModels, model_id: str) -> None:
-    """Load a model and trace its explainer ahead of the first request (at start-up)."""
-    models.warm_up(model_id)
-    try:
-        explainer(models.get(model_id))
-    except Exception:
-        log.exception("could not prepare the explainer of %s ahead of time", model_id)
 
 
 def explainer(loaded: LoadedModel) -> Explainer:

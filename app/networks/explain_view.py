@@ -231,6 +231,8 @@ def neuron_view(ex: Explainer, x: np.ndarray, layer: str, channel: int,
             values = np.asarray(view.detail["window"]["values"], dtype=np.float64)
             view.maps["input"] = signed_map(values, SignedScale.of(values),
                                             f"{ex.nodes[node.inputs[0]].name}[:, :, {channel}]")
+        if view.kind == "dense":
+            view.detail["input_layer"], view.detail["flat_layer"] = _dense_sources(ex, node)
         if view.kind in ("dense", "softmax") and view.detail.get("logits") is not None:
             probs = view.detail["probabilities"]
             z = np.asarray(view.detail["logits"])
@@ -244,6 +246,16 @@ def neuron_view(ex: Explainer, x: np.ndarray, layer: str, channel: int,
         view.maps["field"] = seen_map(x, "the field on the input", rect=(
             f["rows"][0], f["rows"][1], f["cols"][0], f["cols"][1]))
     return view
+
+
+def _dense_sources(ex: Explainer, node: Node) -> tuple[str, str | None]:
+    """The layer a Dense layer's inputs come from (through dropout, which does nothing at
+    inference), and the 3-D layer behind a Flatten there, if any."""
+    src = ex.nodes[node.inputs[0]]
+    while src.type in ("Dropout", "GaussianNoise", "GaussianDropout") and src.inputs:
+        src = ex.nodes[src.inputs[0]]
+    behind = ex.nodes[src.inputs[0]].name if src.type == "Flatten" and src.inputs else None
+    return src.name, behind
 
 
 def _conv(ex: Explainer, x: np.ndarray, view: NeuronView) -> None:

@@ -12,7 +12,6 @@ from fastapi.staticfiles import StaticFiles
 
 from app import __version__, startup
 from app.config import Settings, load_settings
-from app.networks.explain import warm_up as explain_warm_up
 from app.networks.registry import DEFAULT_MODEL
 from app.resources import STATIC_DIR
 from app.services import Services
@@ -43,7 +42,7 @@ from app.web.timing import ServerTiming
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build the services (the database is already migrated: StartupGuard), start the
     workers' supervisor, and load the default model in the background, so /healthz answers
-    at once and the first visitor to Draw or Explain does not wait for TensorFlow."""
+    at once and the first visitor to Draw does not wait for TensorFlow."""
     settings: Settings = app.state.settings
     services = Services.build(settings)
     app.state.services = services
@@ -51,7 +50,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # it ran: also with CNNPG_WORKERS=0, when workers on other machines take the jobs.
     supervisor = Supervisor(settings, services.jobs)
     supervisor.start()
-    threading.Thread(target=explain_warm_up, args=(services.models, DEFAULT_MODEL), daemon=True,
+    threading.Thread(target=services.models.warm_up, args=(DEFAULT_MODEL,), daemon=True,
                      name="warm-up").start()
     try:
         yield
