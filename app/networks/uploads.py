@@ -228,6 +228,8 @@ def check_config(doc: Any, max_layers: int) -> ConfigFacts:
                         "compile_config"}
     if extra:
         raise Refused(f"config.json has unexpected entries: {', '.join(sorted(extra))}")
+    if "build_config" in doc:
+        _plain(doc["build_config"], "model.build_config", 0)
     config = doc.get("config")
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise Refused("config.json has no list of layers")
@@ -325,6 +327,9 @@ def _argument(arg: str, value: Any, where: str) -> None:
             raise Refused(f"{where}: activation {str(value)[:80]!r} is not one of Keras' own "
                           f"by name ({', '.join(sorted(ACTIVATIONS))})")
         return
+    if arg == "data_format" and value not in (None, "channels_last"):
+        raise Refused(f"{where}: only channels_last images are explained (height, width, "
+                      "channels)")
     if arg == "dtype":
         if isinstance(value, str) and DTYPE.match(value):
             return

@@ -14,7 +14,7 @@ import numpy as np
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, Field
 
 from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
@@ -23,6 +23,7 @@ from app.imaging.decoding import DATA_URL_PATTERN, decode_data_url
 from app.networks import explain, explain_view, inference, inputs
 from app.networks.inference import LoadedModels
 from app.networks.registry import DEFAULT_MODEL, MODEL_ID_PATTERN, ModelInfo, Registry
+from app.validation import Blank
 from app.web.dependencies import DatasetsDep, ModelsDep, RegistryDep, SettingsDep
 from app.web.routes.predict import limits_of
 from app.web.templating import templates
@@ -30,11 +31,6 @@ from app.web.templating import templates
 router = APIRouter(include_in_schema=False)
 
 
-def _blank_is_none(v: object) -> object:
-    return None if v == "" else v
-
-
-Blank = BeforeValidator(_blank_is_none)
 SmallInt = Annotated[int | None, Blank, Field(ge=0, le=1_000_000)]
 
 

@@ -13,6 +13,7 @@ from app.classroom import ownership
 from app.networks.architecture import ArchitectureSpec, check
 from app.networks.registry import MODEL_ID_PATTERN, ModelInfo
 from app.networks.uploads import register_upload
+from app.validation import Blank
 from app.web.dependencies import DatasetsDep, ModelsDep, RegistryDep, SettingsDep, TokenDep
 from app.web.routes.architectures import SummaryOut, summary_out
 from app.web.schemas import FORM_ERRORS, responses
@@ -99,11 +100,12 @@ def delete(model_id: ModelPath, registry: RegistryDep, models: ModelsDep,
 class ModelUpload(BaseModel):
     """The fields beside the file in `POST /api/models`."""
 
-    name: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
-        None, description="Shown in the model lists (default: the file's name).")
-    class_names: Annotated[str, Field(max_length=70_000)] | None = Field(
+    name: Annotated[Annotated[str, Field(max_length=64)] | None, Blank] = Field(
+        None, description="Shown in the model lists (empty or left out: the file's name).")
+    class_names: Annotated[Annotated[str, Field(max_length=70_000)] | None, Blank] = Field(
         None, description="Comma-separated, one per output (default: the dataset's, or 0, 1, …).")
-    dataset: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] | None = Field(
+    dataset: Annotated[Annotated[str, Field(pattern=r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,31})?$")]
+                       | None, Blank] = Field(
         None, description="The dataset it was trained on (GET /api/datasets), if any: its test "
         "images can then be explained, and a 28×28×1 MNIST model reads drawings the MNIST way.")
 
