@@ -159,8 +159,11 @@ class Explainer:
         self._tf = tf
         self.last_conv = next((n for n in reversed(nodes) if n.type in CONV_TYPES and n.spatial),
                               None)
+        self._centres: tuple[np.ndarray, np.ndarray] | None = None  # Grad-CAM cells in the input
         self._scores = self._score_source()
         self._saliency = self._trace_saliency(keras, tf, model)
+        # Trace the gradients now (the explainer is built under KERAS_LOCK), not in a request.
+        self._saliency(tf.zeros([1, *self.info.input_shape]), tf.constant(0, dtype=tf.int32))
 
     # -------------------------------------------------------------------- forward pass
 
@@ -545,7 +548,8 @@ class Explainer:
             w = self.weights[out.index]
             bias = w[-1] if out.layer.use_bias else np.zeros(w[0].shape[1], np.float32)
             return out.inputs[0], w[0], bias
-        if out.type in ("Softmax", "Activation") and out.inputs:
+        if out.inputs and (out.type == "Softmax" or (
+                out.type == "Activation" and _activation_name(out.layer) == "softmax")):
             return out.inputs[0], None, None
         return out.index, None, None
 
@@ -587,11 +591,14 @@ class Explainer:
         "valid" convolution's cells do not reach the input's edges), linearly between."""
         assert self.last_conv is not None
         h, w = self.info.input_shape[:2]
-        index = self.last_conv.index
-        rows = np.array([sum(self.input_field(index, (r, r, 0, 0))["rows"]) / 2
-                         for r in range(cam.shape[0])])
-        cols = np.array([sum(self.input_field(index, (0, 0, c, c))["cols"]) / 2
-                         for c in range(cam.shape[1])])
+        if self._centres is None:
+            index = self.last_conv.index
+            self._centres = (
+                np.array([sum(self.input_field(index, (r, r, 0, 0))["rows"]) / 2
+                          for r in range(cam.shape[0])]),
+                np.array([sum(self.input_field(index, (0, 0, c, c))["cols"]) / 2
+                          for c in range(cam.shape[1])]))
+        rows, cols = self._centres
         return _interpolate(_interpolate(cam, rows, h, 0), cols, w, 1).astype(np.float32)
 
     def saliency(self, x: np.ndarray, method: str, cls: int | None) -> Saliency:
