@@ -103,6 +103,20 @@ class Settings(BaseSettings):
     live_interval: float = Field(
         0.5, ge=0.1, le=10, description="Seconds between reads of a watched job for its live "
         "pages (one read per job, however many pages watch it).")
+    # Models people upload (POST /api/models) and explanations (app/networks/uploads.py).
+    max_model_upload_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest uploaded .keras file (413 over it)."
+    )
+    max_model_expanded_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Most bytes an uploaded .keras archive may expand "
+        "to, all members together (checked before anything is extracted).",
+    )
+    max_model_input_side: int = Field(
+        256, ge=8, le=4096, description="Largest height or width of an uploaded model's input."
+    )
+    max_model_classes: int = Field(
+        1000, ge=2, le=100_000, description="Most classes an uploaded model may output."
+    )
 
     @field_validator("admin_token")
     @classmethod

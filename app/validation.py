@@ -13,3 +13,11 @@ def refuse_null(value: object) -> object:
 
 
 NotNull = BeforeValidator(refuse_null)
+
+
+def blank_is_none(value: object) -> object:
+    """For optional form fields: an empty field (as browsers send it) means not given."""
+    return None if value == "" else value
+
+
+Blank = BeforeValidator(blank_is_none)

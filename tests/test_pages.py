@@ -22,7 +22,7 @@ def test_kernel_lab_prefills_from_the_query(client):
 
 
 def test_every_page_has_the_navigation(client):
-    for path in ("/", "/kernel-lab", "/builder", "/jobs", "/draw", "/docs"):
+    for path in ("/", "/kernel-lab", "/builder", "/jobs", "/draw", "/explain", "/models", "/docs"):
         r = client.get(path)
         assert r.status_code == 200, path
         for label, href in (("Kernel Lab", "/kernel-lab"), ("Model Builder", "/builder"),
@@ -31,7 +31,7 @@ def test_every_page_has_the_navigation(client):
 
 
 def test_security_headers_and_no_inline_script(client):
-    for path in ("/", "/kernel-lab", "/docs"):
+    for path in ("/", "/kernel-lab", "/explain", "/models", "/docs"):
         r = client.get(path)
         csp = r.headers["content-security-policy"]
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp

@@ -17,7 +17,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -25,14 +25,21 @@ from PIL import Image
 from app.errors import InvalidInput, Unavailable
 from app.imaging.decoding import flatten_alpha
 from app.imaging.fitting import FITS, Fit, fit_image
+from app.imaging.palette_png import signed_channel_urls
 from app.imaging.rendering import SignedScale, png_data_urls, signed_map_image
 from app.networks import digits
 from app.networks.registry import ModelInfo, Registry
+
+if TYPE_CHECKING:
+    from app.networks.explain import Explainer
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 log = logging.getLogger(__name__)
+# Keras and TensorFlow do not import, load and trace models safely in parallel threads: one
+# at a time in the whole process (loads, uploads being checked, explainers being traced).
+KERAS_LOCK = threading.Lock()
 MAP_LAYER_TYPES = ("Conv2D", "MaxPooling2D", "AveragePooling2D")
 
 
@@ -86,6 +93,7 @@ class LoadedModel:
         self._maps = tf.function(lambda x: maps_model(x, training=False)).get_concrete_function(spec)
         self._tf = tf
         self._lite = _LiteRunner.convert(model)
+        self.explainer: Explainer | None = None  # made on first use (app/networks/explain.py)
         zeros = np.zeros((1, *info.input_shape), np.float32)
         self.predict(zeros)  # warm up both paths, so no request pays for their first run
         self.activations(zeros)
@@ -175,9 +183,8 @@ class LoadedModels:
         self.threads = threads
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
-        # One load at a time: Keras and TensorFlow do not load and trace models safely in
-        # parallel threads, and loads are rare (a model stays loaded once used).
-        self._loading = threading.Lock()
+        # One load at a time (KERAS_LOCK); loads are rare: a model stays loaded once used.
+        self._loading = KERAS_LOCK
 
     def __len__(self) -> int:
         return len(self._models)
@@ -305,8 +312,8 @@ def feature_maps(loaded: LoadedModel, x: np.ndarray) -> FeatureMaps:
     for layer, out in zip(loaded.map_layers, outputs[:-1], strict=True):
         a = out[0]
         scale = SignedScale.of(a)
-        layers.append(LayerMaps(layer.name, type(layer).__name__, list(a.shape), scale, []))
-        pending += [signed_map_image(a[:, :, ch], scale) for ch in range(a.shape[2])]
+        layers.append(LayerMaps(layer.name, type(layer).__name__, list(a.shape), scale,
+                                signed_channel_urls(a, scale)))
     kernels = None
     first_conv = next((layer for layer in loaded.map_layers if type(layer).__name__ == "Conv2D"),
                       None)
@@ -321,9 +328,6 @@ def feature_maps(loaded: LoadedModel, x: np.ndarray) -> FeatureMaps:
                                     [])
     urls = png_data_urls(pending + kernel_imgs)
     seen, rest = urls[0], urls[1:]
-    for lm in layers:
-        n = lm.shape[2]
-        lm.channels, rest = rest[:n], rest[n:]
     if kernels is not None:
         kernels.images = rest
     return FeatureMaps(_prediction(loaded, probs), seen, layers, kernels)

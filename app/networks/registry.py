@@ -74,7 +74,7 @@ def _trained_info(row: ModelRow) -> ModelInfo:
         class_names=list(row.class_names), owner=row.owner,
         meta={"architecture": row.architecture, "training": row.training,
               "total_params": row.total_params, "test_loss": row.test_loss,
-              "job_id": row.job_id, "sha256": row.sha256},
+              "job_id": row.job_id, "sha256": row.sha256, "source": row.source},
     )
 
 
@@ -187,6 +187,21 @@ class Registry:
                            total_params=total_params, architecture=architecture,
                            training=training, job_id=job_id, keras_bytes=keras_bytes,
                            sha256=hashlib.sha256(keras_bytes).hexdigest()))
+        return model_id
+
+    def save_uploaded(self, *, name: str, dataset: str, input_shape: list[int],
+                      class_names: list[str], total_params: int, keras_bytes: bytes,
+                      owner: str | None) -> str:
+        """Store a model someone uploaded, once app/networks/uploads.py has checked it."""
+        base = name[:40]
+        model_id = (f"{base}-{secrets.token_hex(4)}" if MODEL_ID.match(base)
+                    else f"model-{secrets.token_hex(4)}")
+        with self.database.begin() as s:
+            s.add(ModelRow(id=model_id, name=name, owner=owner, dataset=dataset,
+                           input_shape=list(input_shape), class_names=list(class_names),
+                           test_accuracy=None, test_loss=None, total_params=total_params,
+                           architecture={}, training={}, job_id=None, keras_bytes=keras_bytes,
+                           sha256=hashlib.sha256(keras_bytes).hexdigest(), source="uploaded"))
         return model_id
 
     def delete(self, model_id: str, token: str | None, admin_token: str | None,

@@ -67,6 +67,8 @@ class ModelRow(Base):
     keras_bytes: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64))
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # Where the model came from: "trained" (a job) or "uploaded" (POST /api/models).
+    source: Mapped[str] = mapped_column(String(16), default="trained", server_default="trained")
 
 
 class DatasetRow(Base):
@@ -105,6 +107,8 @@ class DatasetArraysRow(Base):
     dataset_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     npz: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64))
+
+
 class JobFrameRow(Base):
     """One frame of a job's timelapse: the first Conv2D layer's kernels and the probe
     image's feature maps as compressed float16 arrays, at epoch 0 (before training) and

@@ -24,10 +24,13 @@ from app.web.routes import (
     dataset_pages,
     datasets,
     draw,
+    explain,
+    explain_page,
     health,
     job_pages,
     jobs,
     kernel_lab,
+    model_list,
     model_pages,
     models,
     pages,
@@ -35,6 +38,7 @@ from app.web.routes import (
     serving,
 )
 from app.web.routing import openapi_with_form_bodies
+from app.web.timing import ServerTiming
 
 
 @asynccontextmanager
@@ -74,12 +78,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (health, kernel_lab, predict, serving, models, architectures, jobs, datasets):
+    for module in (health, kernel_lab, predict, serving, models, architectures, jobs, datasets,
+                   explain):
         for name in ("router", "json_router", "form_router"):
             router = getattr(module, name, None)
             if router is not None:
                 app.include_router(router)
-    for module in (draw, job_pages, model_pages, builder, dataset_pages, pages):
+    for module in (draw, job_pages, model_pages, builder, dataset_pages, pages, explain_page,
+                   model_list):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:
@@ -92,5 +98,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        max_json_bytes=settings.max_json_bytes,
                        uploads={"/api/datasets": zip_body, "/datasets/upload": zip_body})
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(ServerTiming)
     app.add_middleware(StartupGuard, check=lambda: startup.prepare(settings))
     return app

@@ -18,6 +18,7 @@ NAV = [
     ("models", "Models", "/models"),
     ("datasets", "Datasets", "/datasets"),
     ("draw", "Draw", "/draw"),
+    ("explain", "Explain", "/explain"),
     ("api", "API", "/docs"),
 ]
 templates.env.globals["nav"] = NAV

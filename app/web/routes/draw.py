@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import numpy as np
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
@@ -12,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from app.imaging.decoding import DATA_URL_PATTERN, decode_data_url
 from app.lab.view import fmt
-from app.networks import inference
+from app.networks import explain, explain_view, inference
 from app.networks.registry import DEFAULT_MODEL, MODEL_ID_PATTERN
 from app.web.dependencies import ModelsDep, RegistryDep, SettingsDep
 from app.web.routes.predict import limits_of
@@ -49,10 +50,21 @@ async def analyze(request: Request, drawing: Annotated[Drawing, Form()], registr
                   models: ModelsDep, settings: SettingsDep) -> Response:
     info = registry.get(drawing.model)
     x = inference.prepare(decode_data_url(drawing.image, limits_of(settings)), info)
-    maps = await run_in_threadpool(inference.feature_maps, models.get(info.id), x)
+    maps, looked = await run_in_threadpool(_maps_and_gradcam, models.get(info.id), x)
     links = ([kernel_lab_link(w) for w in maps.kernels.weights]
              if maps.kernels is not None and info.input_shape[2] == 1 else [])
     return templates.TemplateResponse(request, "partials/draw_analysis.html", {
         "maps": maps, "info": info, "kernel_links": links,
         "bars": list(zip(info.class_names, maps.prediction.probabilities, strict=False)),
+        "looked": looked,
+        "explain_link": "/explain?" + urlencode({"model": info.id, "source": "draw",
+                                                 "px": explain_view.encode_px(x)}),
     })
+
+
+def _maps_and_gradcam(loaded: inference.LoadedModel, x: np.ndarray
+                      ) -> tuple[inference.FeatureMaps, explain.Saliency]:
+    """The feature maps, and where the network looked for its prediction (Grad-CAM)."""
+    ex = explain.explainer(loaded)
+    return (inference.feature_maps(loaded, x),
+            ex.saliency(x, "gradcam" if ex.last_conv is not None else "gradient", None))

@@ -1,5 +1,5 @@
-"""The Models pages: every model, and one model's page with its card, its curves, its
-downloads and ready-to-copy snippets for calling it."""
+"""A model's page: its card, its curves, its downloads and ready-to-copy snippets for
+calling it. (The list of models, with the upload form, is app/web/routes/model_list.py.)"""
 
 from __future__ import annotations
 
@@ -20,12 +20,6 @@ from app.web.routes.models import ModelPath
 from app.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
-
-
-@router.get("/models", response_class=HTMLResponse)
-def models_page(request: Request, registry: RegistryDep) -> Response:
-    return templates.TemplateResponse(request, "models.html", {
-        "active": "models", "models": registry.list_models()})
 
 
 @router.get("/models/{model_id}", response_class=HTMLResponse)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
-from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
 
+from app.classroom import ownership
 from app.networks.architecture import ArchitectureSpec, check
 from app.networks.export import Format
 from app.networks.registry import MODEL_ID_PATTERN, ModelInfo
+from app.networks.uploads import register_upload
+from app.validation import Blank
 from app.web.dependencies import (
+    DatasetsDep,
     ExportsDep,
     ModelsDep,
     RegistryDep,
@@ -19,7 +24,9 @@ from app.web.dependencies import (
     TokenDep,
 )
 from app.web.routes.architectures import SummaryOut, summary_out
-from app.web.schemas import responses
+from app.web.schemas import FORM_ERRORS, responses
+from app.web.tokens import give_token, token_or_new
+from app.web.uploads import files_are_files
 
 router = APIRouter(tags=["models"])
 ModelPath = Annotated[str, Path(pattern=MODEL_ID_PATTERN, max_length=64,
@@ -36,6 +43,7 @@ class ModelItem(BaseModel):
     test_accuracy: float | None
     created: str
     class_names: list[str]
+    source: Literal["shipped", "trained", "uploaded"] = "trained"
 
 
 class ModelDetail(ModelItem):
@@ -52,7 +60,8 @@ def item(info: ModelInfo) -> ModelItem:
     return ModelItem(id=info.id, name=info.name, dataset=info.dataset,
                      input_shape=list(info.input_shape), shipped=info.shipped,
                      test_accuracy=info.test_accuracy, created=info.created,
-                     class_names=info.class_names)
+                     class_names=info.class_names,
+                     source="shipped" if info.shipped else info.meta.get("source", "trained"))
 
 
 @router.get("/api/models", response_model=list[ModelItem])
@@ -104,3 +113,40 @@ def delete(model_id: ModelPath, registry: RegistryDep, models: ModelsDep,
     registry.delete(model_id, token, settings.admin_token, "path.model_id")
     models.forget(model_id)
     return Response(status_code=204)
+
+
+class ModelUpload(BaseModel):
+    """The fields beside the file in `POST /api/models`."""
+
+    name: Annotated[Annotated[str, Field(max_length=64)] | None, Blank] = Field(
+        None, description="Shown in the model lists (empty or left out: the file's name).")
+    class_names: Annotated[Annotated[str, Field(max_length=70_000)] | None, Blank] = Field(
+        None, description="Comma-separated, one per output (default: the dataset's, or 0, 1, …).")
+    dataset: Annotated[Annotated[str, Field(pattern=r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,31})?$")]
+                       | None, Blank] = Field(
+        None, description="The dataset it was trained on (GET /api/datasets), if any: its test "
+        "images can then be explained, and a 28×28×1 MNIST model reads drawings the MNIST way.")
+
+
+@router.post("/api/models", status_code=201, response_model=ModelItem,
+             dependencies=[Depends(files_are_files)],
+             responses={**FORM_ERRORS, **responses(
+                 e413="The file is over CNNPG_MAX_MODEL_UPLOAD_BYTES, or would expand past "
+                 "CNNPG_MAX_MODEL_EXPANDED_BYTES",
+                 e422="Not a Keras 3 .keras archive the playground accepts (the message says "
+                 "which layer or member and why), or not an image classifier")})
+async def upload_model(file: Annotated[UploadFile, File(description="A Keras 3 .keras file")],
+                       form: Annotated[ModelUpload, Form()], registry: RegistryDep,
+                       datasets: DatasetsDep, settings: SettingsDep, token: TokenDep) -> Response:
+    """Bring your own model: a `.keras` file made anywhere with Keras 3, checked before Keras
+    sees it (only the layers and arguments the playground knows; no Lambda, no code, no
+    HDF5) and then loaded in safe mode. It joins the registry with an owner token (the
+    `X-Owner-Token` header and an HttpOnly cookie), as a trained model does."""
+    raw = await file.read(settings.max_model_upload_bytes + 1)  # more is refused, naming the limit
+    token, _ = token_or_new(token)
+    model_id = await run_in_threadpool(
+        register_upload, raw, file.filename or "", name=form.name, class_names=form.class_names,
+        dataset=form.dataset, owner=ownership.owner_hash(token), settings=settings,
+        registry=registry, datasets=datasets)
+    body = item(registry.get(model_id))
+    return give_token(JSONResponse(body.model_dump(), status_code=201), token)

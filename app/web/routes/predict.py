@@ -14,11 +14,12 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 from pydantic.json_schema import SkipJsonSchema
 
 from app.config import Settings
+from app.datasets.catalog import DatasetCatalog
 from app.imaging.decoding import DATA_URL_PATTERN, ImageLimits, decode_data_url, open_image
-from app.networks import inference
+from app.networks import inference, inputs
 from app.networks.registry import DEFAULT_MODEL, MODEL_ID_PATTERN, ModelInfo
 from app.validation import NotNull
-from app.web.dependencies import ModelsDep, RegistryDep, ServicesDep, SettingsDep
+from app.web.dependencies import DatasetsDep, ModelsDep, RegistryDep, ServicesDep, SettingsDep
 from app.web.routing import FormBodyRoute, JSONBodyRoute
 from app.web.schemas import BODY_ERRORS, FORM_ERRORS, responses
 from app.web.uploads import files_are_files, read_upload
@@ -44,11 +45,11 @@ def _pixel_layout(v: Any) -> str:
 
 Pixels = Annotated[Annotated[PixelRows, Tag("H×W")] | Annotated[PixelCube, Tag("H×W×C")],
                    Discriminator(_pixel_layout)]
-INPUT_KEYS = ("pixels", "image")
+INPUT_KEYS = ("pixels", "image", "test_index")
 
 
 class ImageInput(BaseModel):
-    """Exactly one of: pixels, or an image as a data URL."""
+    """Exactly one of: pixels, an image as a data URL, or a test image of the model's dataset."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "oneOf": [{"required": [key]} for key in INPUT_KEYS]})
@@ -58,6 +59,9 @@ class ImageInput(BaseModel):
     image: Annotated[Annotated[str, Field(pattern=DATA_URL_PATTERN, max_length=20_000_000)]
                      | SkipJsonSchema[None], NotNull] = Field(
         None, description="An image as a data URL: data:image/png;base64,…")
+    test_index: Annotated[Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
+                          | SkipJsonSchema[None], NotNull] = Field(
+        None, description="Image N of the test split of the model's dataset.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ImageInput:
@@ -115,9 +119,13 @@ def limits_of(settings: Settings) -> ImageLimits:
     return ImageLimits(settings.max_upload_bytes, settings.max_image_pixels)
 
 
-def json_input(body: ImageInput, info: ModelInfo, settings: Settings) -> np.ndarray:
+def json_input(body: ImageInput, info: ModelInfo, settings: Settings,
+               datasets: DatasetCatalog) -> np.ndarray:
+    """The input object, prepared for this model exactly as /predict prepares it."""
     if body.pixels is not None:
         return inference.prepare_pixels(body.pixels, info)
+    if body.test_index is not None:
+        return inputs.test_image(datasets, info, body.test_index)[0]
     return inference.prepare(decode_data_url(str(body.image), limits_of(settings)), info)
 
 
@@ -132,10 +140,10 @@ async def predict(body: ImageInput, services: ServicesDep,
                   model: ModelQuery = DEFAULT_MODEL) -> Response:
     """Classify a drawn or photographed digit (or any image, for an image model).
 
-    JSON `{"pixels": …}` or `{"image": "data:…"}`, or a multipart form with the image as
-    `file`."""
+    JSON `{"pixels": …}`, `{"image": "data:…"}` or `{"test_index": N}`, or a multipart form
+    with the image as `file`."""
     info = services.registry.get(model, "query.model")
-    x = json_input(body, info, services.settings)
+    x = json_input(body, info, services.settings, services.datasets)
     return prediction_response(inference.predict(services.models.get(info.id), x))
 
 
@@ -180,9 +188,10 @@ MAPS_DOC = ("Each Conv2D and pooling layer's activations for one input (an image
 @json_router.post("/api/models/{model_id}/feature-maps", response_model=FeatureMapsResponse,
                   tags=["models"], responses=PREDICT_ERRORS, description=MAPS_DOC)
 async def model_feature_maps(model_id: ModelPath, body: ImageInput, registry: RegistryDep,
-                             models: ModelsDep, settings: SettingsDep) -> Any:
+                             models: ModelsDep, settings: SettingsDep,
+                             datasets: DatasetsDep) -> Any:
     info = registry.get(model_id, "path.model_id")
-    return await _feature_maps(models, info, json_input(body, info, settings))
+    return await _feature_maps(models, info, json_input(body, info, settings, datasets))
 
 
 @form_router.post("/api/models/{model_id}/feature-maps", response_model=FeatureMapsResponse,

@@ -1,0 +1,352 @@
+"""The Explain page's typed view: what its templates show, built from an `Explainer`.
+
+Maps are palette PNGs at their own resolution (the browser scales them up, pixelated);
+a receptive field, a window or a picked cell is drawn over them by the template as SVG,
+in the map's own coordinates, so nothing here depends on the size shown.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from app.errors import InvalidInput
+from app.imaging.palette_png import palette_png, signed_indices
+from app.imaging.rendering import SignedScale, data_url, png_bytes
+from app.lab.view import fmt
+from app.networks.explain import (
+    CONV_TYPES,
+    GLOBAL_POOL_TYPES,
+    POOL_TYPES,
+    Explainer,
+    Node,
+    Overview,
+    seen_image,
+)
+
+MAX_STRIP = 480  # widest bar strip, in bars
+NUMBER_GRID_MAX = 7  # kernels and windows up to 7×7 are shown as numbers
+
+
+@dataclass
+class MapView:
+    url: str
+    rows: int
+    cols: int
+    title: str
+    rect: tuple[int, int, int, int] | None = None  # first row, last row, first col, last col
+    mark: tuple[int, int] | None = None  # a picked cell
+    pickable: bool = False
+    scale: SignedScale | None = None
+
+
+@dataclass
+class NumberGrid:
+    rows: list[list[tuple[str, str]]]  # (text, css class)
+
+
+@dataclass
+class StripView:
+    url: str
+    units: int
+    bars: int
+    clickable: bool
+
+
+@dataclass
+class ChannelCard:
+    channel: int
+    input: MapView
+    kernel: MapView
+    correlation: MapView
+    kernel_grid: NumberGrid | None = None
+    term: float | None = None
+    products: NumberGrid | None = None
+    pointwise: float | None = None
+
+
+@dataclass
+class NeuronView:
+    kind: str  # conv, pool, global_pool, dense, softmax, other, input
+    node: Node
+    channel: int
+    cell: tuple[int, int] | None
+    title: str
+    description: str
+    output: float | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    cards: list[ChannelCard] = field(default_factory=list)
+    maps: dict[str, MapView] = field(default_factory=dict)
+    grids: dict[str, NumberGrid] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def color(v: float, scale: SignedScale) -> str:
+    return f"c{round(v / scale.bound * 5) + 5}"
+
+
+def number_grid(values: np.ndarray, scale: SignedScale | None = None,
+                marks: dict[tuple[int, int], str] | None = None) -> NumberGrid:
+    scale = scale or SignedScale.of(np.nan_to_num(values))
+    marks = marks or {}
+    rows = []
+    for r, row in enumerate(values):
+        cells = []
+        for c, v in enumerate(row):
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                cells.append(("·", "pad"))
+                continue
+            css = color(float(v), scale) + (" " + marks[(r, c)] if (r, c) in marks else "")
+            cells.append((fmt(round(float(v), 4)), css))
+        rows.append(cells)
+    return NumberGrid(rows)
+
+
+def signed_map(x: np.ndarray, scale: SignedScale, title: str, **extra: Any) -> MapView:
+    url = data_url(palette_png(signed_indices(x, scale)))
+    return MapView(url, x.shape[0], x.shape[1], title, scale=scale, **extra)
+
+
+def seen_map(x: np.ndarray, title: str, **extra: Any) -> MapView:
+    return MapView(data_url(png_bytes(seen_image(x))), x.shape[0], x.shape[1], title, **extra)
+
+
+def bar_strip(values: np.ndarray, clickable: bool, height: int = 40) -> StripView:
+    """A 1-D output as bars up (positive) and down (negative) from a middle line, each in its
+    value's colour on the layer's signed scale."""
+    v = values.reshape(-1).astype(np.float64)
+    n = len(v)
+    if n > MAX_STRIP:  # groups of neighbours, each shown by its value of largest size
+        groups = np.array_split(v, MAX_STRIP)
+        v = np.array([g[np.argmax(np.abs(g))] for g in groups])
+    scale = SignedScale.of(v)
+    width = 3 if len(v) <= 160 else 1
+    mid = height // 2
+    img = np.full((height, len(v) * width), 128, np.uint8)
+    img[mid, :] = 110
+    colours = signed_indices(v, scale)
+    sizes = np.rint(np.abs(v) / scale.bound * (mid - 1)).astype(int)
+    for i, (size, colour) in enumerate(zip(sizes, colours, strict=True)):
+        if size == 0:
+            continue
+        rows = slice(mid - size, mid) if v[i] > 0 else slice(mid + 1, mid + 1 + size)
+        img[rows, i * width:(i + 1) * width - (1 if width > 1 else 0)] = colour
+    return StripView(data_url(palette_png(img)), n, len(v), clickable and n <= MAX_STRIP)
+
+
+def encode_px(x: np.ndarray) -> str:
+    """The input the network saw, as 0–255 bytes in base64url: small enough for a URL."""
+    data = np.clip(np.rint(x * 255), 0, 255).astype(np.uint8).tobytes()
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def decode_px(text: str, shape: tuple[int, int, int], field_name: str = "px") -> np.ndarray:
+    """`encode_px` reversed: the model's input again (H, W, C in [0, 1]), exactly as the
+    network saw it, so a link to a view shows the very same numbers."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidInput(field_name, "is not base64url") from None
+    h, w, c = shape
+    if len(raw) != h * w * c:
+        raise InvalidInput(field_name, f"holds {len(raw)} pixels; this model takes {h}×{w}×{c}")
+    return np.frombuffer(raw, np.uint8).astype(np.float32).reshape(h, w, c) / np.float32(255)
+
+
+# ------------------------------------------------------------------------------ overview
+
+
+@dataclass
+class OverviewLayer:
+    name: str
+    type: str
+    shape: list[int | None]
+    scale: SignedScale
+    channels: list[str] | None
+    strip: StripView | None
+    clickable: bool
+    explained: bool
+
+
+def overview_layers(ex: Explainer, ov: Overview) -> list[OverviewLayer]:
+    out = []
+    for node, la in zip(ex.nodes, ov.layers, strict=True):
+        strip = None
+        if la.values is not None:
+            strip = bar_strip(np.asarray(la.values), node.type in ("Dense", "Softmax"))
+        clickable = node.type in CONV_TYPES + POOL_TYPES + GLOBAL_POOL_TYPES + ("Dense", "Softmax")
+        out.append(OverviewLayer(la.name, la.type, la.output_shape, la.scale, la.channels, strip,
+                                 clickable, la.explained))
+    return out
+
+
+# ------------------------------------------------------------------------- neuron views
+
+
+def _describe(ex: Explainer, node: Node) -> str:
+    layer = node.layer
+    if node.type in CONV_TYPES + POOL_TYPES:
+        ar, ac = ex.axes(node)
+        size = f"{ar.k}×{ac.k}"
+        parts = [f"{'kernel' if node.type in CONV_TYPES else 'window'} {size}",
+                 f"stride {ar.s}×{ac.s}" if (ar.s, ac.s) != (1, 1) else "stride 1",
+                 f"padding “{layer.padding}”"]
+        if (ar.d, ac.d) != (1, 1):
+            parts.append(f"dilation {ar.d}×{ac.d}")
+        if node.type in CONV_TYPES:
+            parts.append(f"activation {_activation(layer)}")
+        return ", ".join(parts)
+    if node.type == "Dense":
+        return f"{node.shape[0]} units, activation {_activation(layer)}"
+    return node.type
+
+
+def _activation(layer: Any) -> str:
+    fn = getattr(layer, "activation", None)
+    return str(getattr(fn, "__name__", "linear")) if fn is not None else "linear"
+
+
+def neuron_view(ex: Explainer, x: np.ndarray, layer: str, channel: int,
+                cell: tuple[int, int] | None) -> NeuronView:
+    node = ex.node(layer)
+    ex.check_place(node, channel, cell if cell is not None or not node.spatial else (0, 0))
+    where = f"[{cell[0]}, {cell[1]}, {channel}]" if cell is not None else (
+        f"[:, :, {channel}]" if node.spatial else f"[{channel}]")
+    view = NeuronView("other", node, channel, cell, f"{node.name}{where}", _describe(ex, node))
+    if node.type in CONV_TYPES:
+        _conv(ex, x, view)
+    elif node.type in POOL_TYPES:
+        _pool(ex, x, view)
+    elif cell is not None or not node.spatial:
+        view.kind = {"Dense": "dense", "Softmax": "softmax", "InputLayer": "input"}.get(
+            node.type, "global_pool" if node.type in GLOBAL_POOL_TYPES else "other")
+        view.detail = ex.neuron(x, layer, channel, cell)
+        view.output = view.detail["output"]
+        if view.kind == "global_pool":
+            values = np.asarray(view.detail["window"]["values"], dtype=np.float64)
+            view.maps["input"] = signed_map(values, SignedScale.of(values),
+                                            f"{ex.nodes[node.inputs[0]].name}[:, :, {channel}]")
+        if view.kind == "dense":
+            view.detail["input_layer"], view.detail["flat_layer"] = _dense_sources(ex, node)
+        if view.kind in ("dense", "softmax") and view.detail.get("logits") is not None:
+            probs = view.detail["probabilities"]
+            z = np.asarray(view.detail["logits"])
+            e = np.exp(z - z.max())
+            view.rows = [{"class": ex.class_name(k), "logit": z[k], "exp": e[k], "p": probs[k],
+                          "picked": k == channel} for k in range(len(z))]
+    else:
+        _spatial_other(ex, x, view)
+    if cell is not None and "input_field" in view.detail:
+        f = view.detail["input_field"]
+        view.maps["field"] = seen_map(x, "the field on the input", rect=(
+            f["rows"][0], f["rows"][1], f["cols"][0], f["cols"][1]))
+    return view
+
+
+def _dense_sources(ex: Explainer, node: Node) -> tuple[str, str | None]:
+    """The layer a Dense layer's inputs come from (through dropout, which does nothing at
+    inference), and the 3-D layer behind a Flatten there, if any."""
+    src = ex.nodes[node.inputs[0]]
+    while src.type in ("Dropout", "GaussianNoise", "GaussianDropout") and src.inputs:
+        src = ex.nodes[src.inputs[0]]
+    behind = ex.nodes[src.inputs[0]].name if src.type == "Flatten" and src.inputs else None
+    return src.name, behind
+
+
+def _conv(ex: Explainer, x: np.ndarray, view: NeuronView) -> None:
+    node, channel, cell = view.node, view.channel, view.cell
+    view.kind = "conv"
+    whole = ex.channel_maps(x, node.name, channel)
+    src_name = ex.nodes[node.inputs[0]].name
+    parts = whole["parts"]
+    in_scale = SignedScale.of(np.stack([p["input"] for p in parts]))
+    k_scale = SignedScale.of(np.stack([p["kernel"] for p in parts]))
+    c_scale = SignedScale.of(np.stack([p["correlation"] for p in parts]))
+    detail: dict[str, Any] = {}
+    rect = None
+    if cell is not None:
+        detail = ex.neuron(x, node.name, channel, cell)
+        rf = detail["receptive_field"]
+        rect = (rf["rows"][0], rf["rows"][1], rf["cols"][0], rf["cols"][1])
+    terms = {t["channel"]: t for t in detail.get("terms", [])}
+    for p in parts:
+        k = p["channel"]
+        kernel = p["kernel"]
+        card = ChannelCard(
+            k,
+            signed_map(p["input"], in_scale, f"{src_name}[:, :, {k}]", rect=rect),
+            signed_map(kernel, k_scale, f"kernel[:, :, {k}, {channel}]"),
+            signed_map(p["correlation"], c_scale, f"{src_name}[:, :, {k}] ⋆ kernel", mark=cell,
+                       pickable=True),
+            pointwise=p["weight"] if node.type == "SeparableConv2D" else None,
+        )
+        if max(kernel.shape) <= NUMBER_GRID_MAX:
+            card.kernel_grid = number_grid(kernel, k_scale)
+        t = terms.get(k)
+        if t is not None:
+            card.term = t["sum"]
+            products = np.asarray(t["window"]) * np.asarray(t["kernel"])
+            if max(products.shape) <= NUMBER_GRID_MAX:
+                card.products = number_grid(products)
+        view.cards.append(card)
+    if cell is not None:  # the channels that count most first
+        view.cards.sort(key=lambda c: -abs(c.term or 0.0))
+    pre, out = whole["pre_activation"], whole["output"]
+    scale = SignedScale.of(np.stack([pre, out]))
+    view.maps["pre"] = signed_map(pre, scale, "Σ + bias: the pre-activation", mark=cell,
+                                  pickable=True)
+    view.maps["output"] = signed_map(out, scale, f"{node.name}[:, :, {channel}] (Keras)",
+                                     mark=cell, pickable=True)
+    view.detail = {**detail, "bias": whole["bias"], "max_difference": whole["max_difference"],
+                   "activation": whole["activation"], "inputs": len(parts), "source": src_name}
+    view.output = detail.get("output")
+
+
+def _pool(ex: Explainer, x: np.ndarray, view: NeuronView) -> None:
+    node, channel, cell = view.node, view.channel, view.cell
+    view.kind = "pool"
+    outs = ex.forward(x)
+    src = outs[node.inputs[0]][:, :, channel]
+    out = outs[node.index][:, :, channel]
+    scale = SignedScale.of(np.stack([src.max(), src.min(), out.max(), out.min()]))
+    rect = None
+    if cell is not None:
+        view.detail = ex.neuron(x, node.name, channel, cell)
+        view.output = view.detail["output"]
+        w = view.detail["window"]
+        rect = (w["rows"][0], w["rows"][1], w["cols"][0], w["cols"][1])
+        values = np.array([[np.nan if v is None else v for v in row] for row in w["values"]])
+        marks = {}
+        if "argmax" in w:
+            ar, ac = ex.axes(node)
+            marks[(w["argmax"][0] - ar.first(cell[0]), w["argmax"][1] - ac.first(cell[1]))] = "pw"
+        view.grids["window"] = number_grid(values, scale, marks)
+    src_name = ex.nodes[node.inputs[0]].name
+    view.maps["input"] = signed_map(src, scale, f"{src_name}[:, :, {channel}]", rect=rect)
+    view.maps["output"] = signed_map(out, scale, f"{node.name}[:, :, {channel}] (Keras)",
+                                     mark=cell, pickable=True)
+
+
+def _spatial_other(ex: Explainer, x: np.ndarray, view: NeuronView) -> None:
+    """A 3-D layer that is not broken down, before a cell is picked: its map to pick from."""
+    outs = ex.forward(x)
+    out = outs[view.node.index][:, :, view.channel]
+    view.maps["output"] = signed_map(out, SignedScale.of(out), f"{view.node.name}"
+                                     f"[:, :, {view.channel}]", pickable=True)
+    view.kind = "pick"
+
+
+# ------------------------------------------------------------------------------- saliency
+
+
+def heatmap_image(heat: np.ndarray) -> str:
+    import cv2
+
+    colours = cv2.applyColorMap(np.clip(heat * 255, 0, 255).astype(np.uint8),
+                                cv2.COLORMAP_JET)[:, :, ::-1]
+    return data_url(png_bytes(Image.fromarray(np.ascontiguousarray(colours))))
