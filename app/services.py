@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.classroom.classes import Classes
 from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
+from app.lab.uploads import LabUploads
 from app.networks.inference import LoadedModels
 from app.networks.registry import Registry
 from app.resources import MODELS_DIR
@@ -28,6 +30,8 @@ class Services:
     jobs: JobStore
     queue: JobQueue
     datasets: DatasetCatalog
+    classes: Classes
+    lab_uploads: LabUploads
 
     @classmethod
     def build(cls, settings: Settings, runner: JobRunner | None = None) -> Services:
@@ -43,6 +47,8 @@ class Services:
             jobs=JobStore(database, settings, datasets),
             queue=JobQueue(settings, runner),
             datasets=datasets,
+            classes=Classes(database, settings),
+            lab_uploads=LabUploads(settings.data_dir / "lab-uploads", settings.lab_uploads),
         )
 
     def close(self) -> None:

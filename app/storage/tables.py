@@ -6,7 +6,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -37,6 +48,9 @@ class JobRow(Base):
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     started: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     finished: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # A class's learner submitted it (looked up from the owner token at submission).
+    nickname: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    class_code: Mapped[str | None] = mapped_column(String(16), index=True, nullable=True)
 
 
 class ModelRow(Base):
@@ -57,3 +71,32 @@ class ModelRow(Base):
     keras_bytes: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64))
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    nickname: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    class_code: Mapped[str | None] = mapped_column(String(16), index=True, nullable=True)
+
+
+class ClassRow(Base):
+    """A class: a short code students join with, and the hash of its teacher's token."""
+
+    __tablename__ = "classes"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    teacher: Mapped[str] = mapped_column(String(64), unique=True)
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class LearnerRow(Base):
+    """A student in a class: a nickname (unique in the class, ignoring case) and the hash
+    of the owner token they were given when they joined."""
+
+    __tablename__ = "learners"
+    __table_args__ = (UniqueConstraint("class_code", "nickname_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    class_code: Mapped[str] = mapped_column(String(16), ForeignKey("classes.code"), index=True)
+    nickname: Mapped[str] = mapped_column(String(32))
+    nickname_key: Mapped[str] = mapped_column(String(32))
+    owner: Mapped[str] = mapped_column(String(64), unique=True)
+    joined: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

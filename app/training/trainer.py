@@ -163,7 +163,8 @@ def train(
 
 def save_to_registry(registry: Registry, outcome: Outcome, spec: ArchitectureSpec,
                      training: dict[str, Any], *, name: str, job_id: str | None = None,
-                     owner: str | None = None) -> str:
+                     owner: str | None = None, nickname: str | None = None,
+                     class_code: str | None = None) -> str:
     """Store a trained model with its training record; the new model's id."""
     return registry.save_trained(
         name=name, dataset=outcome.dataset.id, input_shape=list(spec.input_shape),
@@ -172,4 +173,5 @@ def save_to_registry(registry: Registry, outcome: Outcome, spec: ArchitectureSpe
         architecture=spec.model_dump(mode="json", exclude_none=True),
         training={**training, "seconds": round(outcome.seconds, 2), "history": outcome.history},
         keras_bytes=outcome.keras_bytes, job_id=job_id, owner=owner,
+        nickname=nickname, class_code=class_code,
     )

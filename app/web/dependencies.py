@@ -10,14 +10,16 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.classroom.classes import Classes
 from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
+from app.lab.uploads import LabUploads
 from app.networks.inference import LoadedModels
 from app.networks.registry import Registry
 from app.services import Services
 from app.training.jobs import JobStore
 from app.training.taskqueue import JobQueue
-from app.web.tokens import presented_token
+from app.web.tokens import presented_teacher_token, presented_token
 
 
 def get_services(request: Request) -> Services:
@@ -52,6 +54,14 @@ def get_datasets(services: ServicesDep) -> DatasetCatalog:
     return services.datasets
 
 
+def get_classes(services: ServicesDep) -> Classes:
+    return services.classes
+
+
+def get_lab_uploads(services: ServicesDep) -> LabUploads:
+    return services.lab_uploads
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 ModelsDep = Annotated[LoadedModels, Depends(get_models)]
@@ -59,3 +69,6 @@ JobsDep = Annotated[JobStore, Depends(get_jobs)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 DatasetsDep = Annotated[DatasetCatalog, Depends(get_datasets)]
 TokenDep = Annotated[str | None, Depends(presented_token)]
+ClassesDep = Annotated[Classes, Depends(get_classes)]
+TeacherTokenDep = Annotated[str | None, Depends(presented_teacher_token)]
+LabUploadsDep = Annotated[LabUploads, Depends(get_lab_uploads)]

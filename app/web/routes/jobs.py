@@ -59,6 +59,8 @@ class JobOut(BaseModel):
     error: str | None
     worker: str | None
     yours: bool = Field(False, description="Whether the owner token sent created this job.")
+    nickname: str | None = Field(None, description="Your nickname in a class, on your own "
+                                 "jobs only: nobody else sees it here.")
     created: UtcDatetime
     started: UtcDatetime | None
     finished: UtcDatetime | None
@@ -67,6 +69,8 @@ class JobOut(BaseModel):
     def of(cls, row: JobRow, token: str | None) -> JobOut:
         out = cls.model_validate(row)
         out.yours = is_yours(row, token)
+        if not out.yours:
+            out.nickname = None
         return out
 
 
