@@ -21,15 +21,18 @@ from app.web.middleware import BodySizeLimit, SecurityHeaders, StartupGuard
 from app.web.routes import (
     architectures,
     builder,
+    classes,
     draw,
     health,
     job_pages,
     jobs,
     kernel_lab,
+    lessons,
     models,
     pages,
     predict,
     serving,
+    share,
 )
 from app.web.routing import openapi_with_form_bodies
 
@@ -69,13 +72,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (health, kernel_lab, predict, serving, models, architectures, jobs):
+    for module in (health, kernel_lab, predict, serving, models, architectures, jobs, classes,
+                   lessons):
         for name in ("router", "json_router", "form_router"):
             router = getattr(module, name, None)
             if router is not None:
                 app.include_router(router)
-    for module in (draw, job_pages, builder, pages):
+    for module in (draw, job_pages, builder, pages, share):
         app.include_router(module.router)
+    app.include_router(classes.pages)
+    app.include_router(lessons.pages)
 
     def openapi() -> dict[str, Any]:
         return openapi_with_form_bodies(app)

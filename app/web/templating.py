@@ -12,10 +12,12 @@ from app.resources import TEMPLATES_DIR
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
 NAV = [
+    ("lessons", "Lessons", "/lessons"),
     ("kernel_lab", "Kernel Lab", "/kernel-lab"),
     ("builder", "Model Builder", "/builder"),
     ("jobs", "Jobs", "/jobs"),
     ("draw", "Draw", "/draw"),
+    ("classes", "Class", "/classes"),
     ("api", "API", "/docs"),
 ]
 templates.env.globals["nav"] = NAV
