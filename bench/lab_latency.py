@@ -18,7 +18,6 @@ import io
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from PIL import Image
@@ -26,7 +25,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import CHROMIUM, Server  # noqa: E402
+from tests.conftest import CHROMIUM, COUNT_SENT_BYTES, Server, sent_bytes, wait_until  # noqa: E402
 
 # Change a control the way a person does, then wait until the result has been painted.
 CHANGE = """async ([selector, value]) => {
@@ -49,16 +48,6 @@ FRAMES = """async (seconds) => {
 }"""
 
 
-def wait_until(page, expression: str, timeout: float = 30.0) -> None:
-    """Poll an expression in the page (wait_for_function evaluates strings, which the
-    page's CSP forbids)."""
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(f"() => Boolean({expression})"):
-        if time.monotonic() > deadline:
-            raise TimeoutError(expression)
-        page.wait_for_timeout(50)
-
-
 def photo_png(side: int = 1024) -> bytes:
     """The astronaut photograph (public domain), at side × side."""
     img = Image.open(ROOT / "static" / "samples" / "astronaut.png").convert("RGB")
@@ -73,9 +62,14 @@ def changes(page, repeat: int) -> list[float]:
              ("input[name=relu]", "off"), ("input[name=relu]", "on"),
              ("input[name=stride]", "2"), ("input[name=stride]", "1")]
     page.evaluate(CHANGE, list(steps[-1]))  # warm up
-    times = []
+    times, compute, draw = [], [], []
     for i in range(repeat):
         times.append(page.evaluate(CHANGE, list(steps[i % len(steps)])))
+        timing = page.evaluate("() => window.cnnpgLab.timing")
+        compute.append(timing["compute"])
+        draw.append(timing["draw"])
+    print(f"    (of which the maths {statistics.median(compute):.1f} ms and drawing "
+          f"{statistics.median(draw):.1f} ms, medians)")
     return times
 
 
@@ -104,9 +98,10 @@ def main() -> None:
                     "--no-sandbox", "--use-fake-device-for-media-stream",
                     "--use-fake-ui-for-media-stream"])
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
-                sent: list[int] = []
-                # Bytes of every request body the page sends (multipart uploads included).
-                page.on("requestfinished", lambda r: sent.append(r.sizes()["requestBodySize"]))
+                page.add_init_script(COUNT_SENT_BYTES)  # bytes of every request body sent
+
+                def sent() -> int:
+                    return sum(r["bytes"] for r in sent_bytes(page))
 
                 page.goto(f"{server.url}/kernel-lab?source=sample:cat&kernel=horizontal_edge"
                           "&relu=true&pool=max")
@@ -119,13 +114,12 @@ def main() -> None:
                 wait_until(page, "document.querySelector('#lab-output canvas') && "
                            "JSON.parse(document.querySelector('#lab-output').dataset.shapes)"
                            ".input[0] === 1024")
-                upload_bytes = sum(sent)
-                print(f"upload: {photo.stat().st_size} bytes PNG, {upload_bytes} bytes sent once")
-                sent.clear()
-                report("1024×1024 upload, grayscale", changes(page, args.repeat), sum(sent))
+                before = sent()
+                print(f"upload: {photo.stat().st_size} bytes PNG, {before} bytes sent once")
+                report("1024×1024 upload, grayscale", changes(page, args.repeat), sent() - before)
                 page.evaluate(CHANGE, ["select[name=channels]", "per_channel"])
-                sent.clear()
-                report("1024×1024 upload, per channel", changes(page, args.repeat), sum(sent))
+                before = sent()
+                report("1024×1024 upload, per channel", changes(page, args.repeat), sent() - before)
 
                 page.goto(f"{server.url}/kernel-lab?source=webcam&kernel=horizontal_edge"
                           "&relu=true&pool=max")

@@ -277,7 +277,10 @@
   // A canvas holds what the screen can show of a map: at most its displayed size in device
   // pixels (nearest-neighbour, as the pixelated scaling would show it), at most the map.
   function draw(canvas, w, h, fill) {
-    const shown = canvas.clientWidth || canvas.parentNode.clientWidth || 640;
+    // The displayed width is read once per layout (reading it after a change of the page
+    // would force the browser to lay the page out again, on every change).
+    if (!canvas._shown) canvas._shown = canvas.clientWidth || canvas.parentNode.clientWidth || 640;
+    const shown = canvas._shown;
     const tw = Math.max(1, Math.min(w, Math.ceil(shown * (window.devicePixelRatio || 1))));
     const th = Math.max(1, Math.round(tw * h / w));
     canvas.dataset.width = String(w);
@@ -360,10 +363,13 @@
     const key = gray ? "gray" : "rgb";
     if (!src.planes[key]) src.planes[key] = E.planesOf(src.rgba, src.w * src.h, src.channels, gray);
     const view = { planes: src.planes[key], h: src.h, w: src.w, rgba: src.rgba };
+    const t0 = performance.now();
     const out = E.run(view.planes, src.h, src.w, kernel, settings);
+    const t1 = performance.now();
     current = { src: view, out: out, settings: settings, kernel: kernel };
     lab.last = out;
     show(view, out, settings, kernel, live);
+    lab.timing = { compute: t1 - t0, draw: performance.now() - t1 };  // for bench/lab_latency.py
   }
 
   let pending = false;
@@ -745,6 +751,7 @@
     }
   });
   function redraw() {
+    document.querySelectorAll("#lab-output canvas").forEach(function (c) { c._shown = 0; });
     if (current && isImage() && document.getElementById("lab-output")) {
       show(current.src, current.out, current.settings, current.kernel, false);
     }

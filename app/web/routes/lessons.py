@@ -101,24 +101,17 @@ def _item(lesson: L.Lesson) -> dict[str, Any]:
             "steps": len(lesson.steps), "exercises": len(lesson.exercises())}
 
 
-def _lesson_or_404(lesson_id: str) -> L.Lesson:
-    lesson = L.get_lesson(lesson_id)
-    if lesson is None:
-        raise NotFound("path.lesson_id", f"no lesson {lesson_id!r}; see GET /api/lessons")
-    return lesson
-
-
 @router.get("/api/lessons", response_model=list[LessonItem])
 def list_lessons() -> list[LessonItem]:
     """The lessons, each following one of the texts the playground teaches from."""
     return [LessonItem.model_validate(_item(x)) for x in L.LESSONS]
 
 
-@router.get("/api/lessons/{lesson_id}", response_model=LessonOut,
-            responses=responses(e404="No such lesson"))
+@router.get("/api/lessons/{lesson_id}", response_model=LessonOut)
 def lesson_detail(lesson_id: L.LessonId) -> LessonOut:
     """A lesson's steps, with its exercises (not their answers) and Kernel Lab links."""
-    lesson = _lesson_or_404(lesson_id)
+    lesson = L.get_lesson(lesson_id)
+    assert lesson is not None  # the path only takes the lessons' ids
     steps = [StepOut(id=s.id, title=s.title, text=list(s.paragraphs),
                      kernel_lab=s.lab_state.url if s.lab_state else None,
                      exercise=_exercise_out(s.exercise) if s.exercise else None, train=s.train)
@@ -163,8 +156,7 @@ def _check(exercise_id: str, answer: ArchitectureSpec | list[float], max_layers:
 
 
 @router.post("/api/exercises/{exercise_id}/check", response_model=CheckOut,
-             responses={**BODY_ERRORS, **responses(e404="No such exercise",
-                                                   e422="Not an answer")})
+             responses={**BODY_ERRORS, **responses(e422="Not an answer")})
 def check_exercise(exercise_id: L.ExerciseId, body: ArchitectureAnswer | NumbersAnswer,
                    settings: SettingsDep) -> CheckOut:
     """Check a lesson's exercise: a model (an architecture spec) for "layer" and "model"
