@@ -232,6 +232,12 @@ def test_lesson_page_steps_exercises_and_progress(page, lesson):
             expect(page.locator(f"#step-{step.id} .yours")).to_have_text("no finished job yet")
             link = page.locator(f"#step-{step.id} a[href^='/builder?preset=']")
             assert link.get_attribute("href") == f"/builder?preset={step.train}"
+    # axe, with every step shown at once, each embedded Kernel Lab loaded, the verdicts in.
+    page.evaluate("() => document.querySelector('.lesson').classList.remove('stepper')")
+    for form in page.locator(".lesson-lab").all():
+        form.scroll_into_view_if_needed()
+        expect(form.locator(".lab-output")).to_be_visible()
+    assert_accessible(page, lesson.id)
     # Progress is remembered by the browser: a reload (and the lessons list) still shows it.
     page.reload()
     expect(page.locator(".lesson-progress-text")).to_have_text(
@@ -264,21 +270,25 @@ def test_the_5x5_example_cell_by_cell(page):
 
 
 @pytest.mark.browser
-def test_lesson_pages_pass_axe(page):
+def test_home_and_lessons_list_pass_axe(page):
     page.goto(page.base_url + "/")
     assert page.locator("a[href='/lessons']").count() >= 2  # the home page leads to them
     assert_accessible(page, "home")
     page.goto(page.base_url + "/lessons")
     assert_accessible(page, "lessons")
-    for lesson in L.LESSONS:
-        page.goto(page.base_url + f"/lessons/{lesson.id}")
-        # Every step at once, each embedded Kernel Lab loaded, and a wrong and a right verdict.
-        page.evaluate("() => document.querySelector('.lesson').classList.remove('stepper')")
-        for form in page.locator(".lesson-lab").all():
-            form.scroll_into_view_if_needed()
-            expect(form.locator(".lab-output")).to_be_visible()
-        exercise = next(s for s in lesson.steps if s.exercise)
-        answer_on_page(page, exercise.id, exercise.exercise.id, right=False)
-        other = [s for s in lesson.steps if s.exercise][1]
-        answer_on_page(page, other.id, other.exercise.id, right=True)
-        assert_accessible(page, lesson.id)
+
+
+def test_the_new_pages_are_in_the_navigation_with_no_inline_script(client):
+    import re
+
+    for path in ("/", "/lessons", *(f"/lessons/{x.id}" for x in L.LESSONS), "/classes",
+                 "/classes/join?code=ABCDEF", "/kernel-lab?source=webcam"):
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert 'href="/lessons"' in r.text and 'href="/classes"' in r.text, path
+        assert 'id="projector-toggle"' in r.text, path
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", r.text), path
+        assert not re.search(r"\sstyle=", r.text), path  # no inline style either (CSP)
+    # An unknown lesson is a page that says so, with the lessons to pick from.
+    r = client.get("/lessons/nope")
+    assert r.status_code == 200 and "There is no lesson &#39;nope&#39;" in r.text
