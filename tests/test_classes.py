@@ -77,7 +77,9 @@ def test_a_class_from_creation_to_the_leaderboard(browser, class_server, cc):
         assert_accessible(teacher, "class created")
         join_link = teacher.locator(f"a[href='/classes/join?code={code}']")
         expect(join_link).to_be_visible()
-        teacher.click("text=Open the dashboard")
+        teacher.goto(url + "/classes")  # this browser stays the teacher's
+        expect(teacher.locator(".notice")).to_contain_text("signed in as the teacher of Tuesday CNNs")
+        teacher.click("text=open its dashboard")
         expect(teacher.locator("#class-board")).to_contain_text("Nobody has joined yet")
 
         # Ada joins in her browser from the join link (what the QR code opens).

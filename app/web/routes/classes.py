@@ -22,7 +22,7 @@ from app.web.errors import error_items
 from app.web.routes.jobs import JobPath, UtcDatetime
 from app.web.schemas import BODY_ERRORS, responses
 from app.web.templating import describe_errors, templates
-from app.web.tokens import give_teacher_token, give_token
+from app.web.tokens import TEACHER_COOKIE, give_teacher_token, give_token
 
 router = APIRouter(tags=["classes"])
 pages = APIRouter(include_in_schema=False)
@@ -195,9 +195,10 @@ def _messages(exc: Exception) -> list[str]:
 def _classes_page(request: Request, classes: Classes, token: str | None,
                   **context: Any) -> Response:
     learner = classes.learner(token)
+    teaching = classes.teaches(request.cookies.get(TEACHER_COOKIE))
     context.setdefault("code", "")
     return templates.TemplateResponse(request, "classes.html", {
-        "active": "classes", "learner": learner, "errors": [], **context})
+        "active": "classes", "learner": learner, "teaching": teaching, "errors": [], **context})
 
 
 @pages.get("/classes", response_class=HTMLResponse)
