@@ -149,10 +149,12 @@ def server_maps(client, pixels: np.ndarray, body: dict) -> dict:
     return r.json()
 
 
-@pytest.mark.parametrize("channels", ["gray", "per_channel"])
-def test_maps_drawn_in_the_browser_are_the_servers_maths(page, client, channels):
-    query = ("source=sample:cat&kernel=sobel_bottom&padding=same&stride=2&relu=true&pool=average"
-             f"&pool_size=3&pool_stride=2&channels={channels}")
+@pytest.mark.parametrize(("kernel", "stride", "channels"), [
+    ("sobel_bottom", 2, "gray"), ("sobel_bottom", 2, "per_channel"),
+    ("gaussian_blur_5x5", 3, "gray")])
+def test_maps_drawn_in_the_browser_are_the_servers_maths(page, client, kernel, stride, channels):
+    query = (f"source=sample:cat&kernel={kernel}&padding=same&stride={stride}&relu=true"
+             f"&pool=average&pool_size=3&pool_stride=2&channels={channels}")
     page.goto(page.base_url + "/kernel-lab?" + query)
     wait_until(page, "window.cnnpgLab.renders > 0")
     ours = page.evaluate("""() => {
@@ -166,7 +168,7 @@ def test_maps_drawn_in_the_browser_are_the_servers_maths(page, client, channels)
     img = Image.open(io.BytesIO(png))
     pixels = np.asarray(img.convert("L") if channels == "gray" else img, dtype=np.float32)
     theirs = server_maps(client, pixels, {
-        "kernel": "sobel_bottom", "stride": 2, "padding": "same", "activation": "relu",
+        "kernel": kernel, "stride": stride, "padding": "same", "activation": "relu",
         "pool": {"type": "average", "size": 3, "stride": 2}})
     for stage in ("feature_map", "activated", "pooled"):
         want = np.asarray(theirs[stage], dtype=np.float32)
