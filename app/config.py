@@ -117,6 +117,13 @@ class Settings(BaseSettings):
     max_model_classes: int = Field(
         1000, ge=2, le=100_000, description="Most classes an uploaded model may output."
     )
+    # Classes (app/classroom/classes.py) and the Kernel Lab's shared uploads.
+    max_class_size: int = Field(60, ge=1, le=10_000, description="Most learners in one class.")
+    max_nickname_length: int = Field(24, ge=2, le=32, description="Longest nickname.")
+    class_days: float = Field(30, gt=0, le=3650, description="Days a class code stays open "
+                              "for joining after it is made.")
+    lab_uploads: int = Field(64, ge=1, le=10_000, description="Uploaded Kernel Lab photos "
+                             "kept for links; the least recently used goes first.")
 
     @field_validator("admin_token")
     @classmethod

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.classroom.classes import Classes
 from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
 from app.datasets.ingestion import DatasetUploads
 from app.datasets.store import DatasetStore
+from app.lab.uploads import LabUploads
 from app.networks.export import Exports
 from app.networks.inference import LoadedModels
 from app.networks.registry import Registry
@@ -35,6 +37,8 @@ class Services:
     dataset_uploads: DatasetUploads
     timelapses: Timelapses
     exports: Exports
+    classes: Classes
+    lab_uploads: LabUploads
 
     @classmethod
     def build(cls, settings: Settings, runner: JobRunner | None = None) -> Services:
@@ -55,6 +59,8 @@ class Services:
             dataset_uploads=DatasetUploads(settings, store, datasets),
             timelapses=Timelapses(database),
             exports=Exports(registry, models, datasets),
+            classes=Classes(database, settings),
+            lab_uploads=LabUploads(settings.data_dir / "lab-uploads", settings.lab_uploads),
         )
 
     def close(self) -> None:

@@ -82,22 +82,27 @@ def client(server: Server) -> Iterator[httpx.Client]:
 CHROMIUM = "/usr/bin/chromium"
 
 
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
 @pytest.fixture(scope="module")
-def browser():
+def playwright_driver():
+    """One Playwright per module (it cannot run twice at once), for every browser in it."""
     if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: the test command installs Debian's chromium")
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=15_000)  # the first prediction may wait for the model to load
-
     with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_driver):
+    b = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield b
+    b.close()
 
 
 @contextmanager
@@ -120,3 +125,94 @@ def browser_page(browser, url: str):
 def page(browser, server):
     with browser_page(browser, server.url) as pg:
         yield pg
+
+
+# ------------------------------------------------------------------ accessibility
+
+AXE = "/static/vendor/axe-core-4.14.1/axe.min.js"
+AXE_FILE = ROOT / "static" / AXE.removeprefix("/static/")
+
+
+def assert_accessible(pg, label: str = "", exclude: tuple[str, ...] = ()) -> None:
+    """Run axe-core (vendored from npm) on the page as it is now; fail on any serious or
+    critical violation, naming each rule, why it matters and the elements.
+
+    The script is loaded by URL from the app's own static files rather than with
+    add_script_tag(path=…): Playwright would inline the file, and the page's CSP
+    (script-src 'self') rightly refuses inline scripts."""
+    assert AXE_FILE.is_file(), AXE_FILE
+    if not pg.evaluate("() => typeof window.axe !== 'undefined'"):
+        pg.add_script_tag(url=AXE)
+    violations = pg.evaluate(
+        """async (exclude) => {
+          const context = exclude.length ? {exclude: exclude.map(s => [s])} : document;
+          const result = await axe.run(context, {resultTypes: ["violations"]});
+          return result.violations
+            .filter(v => v.impact === "serious" || v.impact === "critical")
+            .map(v => ({id: v.id, impact: v.impact, help: v.help,
+                        nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ") + " — " + n.failureSummary)}));
+        }""", list(exclude))
+    assert not violations, f"axe on {label or pg.url}:\n" + "\n".join(
+        f"{v['impact']}: {v['id']} ({v['help']})\n    " + "\n    ".join(v["nodes"])
+        for v in violations)
+
+
+# ------------------------------------------------------------------ a browser with a camera
+
+FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+
+
+@pytest.fixture(scope="module")
+def camera_browser(playwright_driver):
+    """Chromium with its fake camera (a moving test pattern), allowed without asking."""
+    b = playwright_driver.chromium.launch(executable_path=CHROMIUM,
+                                          args=[*CHROMIUM_ARGS, *FAKE_CAMERA])
+    yield b
+    b.close()
+
+
+# Counts the bytes of every request body the page sends, files included (the DevTools
+# protocol does not report the bytes of a file in a request, so the page counts them).
+COUNT_SENT_BYTES = """(() => {
+  const sent = window.__sentBytes = [];
+  function size(body) {
+    if (body == null) return 0;
+    if (typeof body === "string") return new TextEncoder().encode(body).length;
+    if (body instanceof Blob) return body.size;
+    if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return body.byteLength;
+    if (body instanceof URLSearchParams) return body.toString().length;
+    if (body instanceof FormData) {
+      let n = 0;
+      for (const [k, v] of body) {
+        n += k.length + (typeof v === "string" ? new TextEncoder().encode(v).length : v.size);
+      }
+      return n;
+    }
+    return 0;
+  }
+  const fetch0 = window.fetch;
+  window.fetch = function (input, init) {
+    sent.push({url: String(input && input.url || input), bytes: size(init && init.body)});
+    return fetch0.apply(this, arguments);
+  };
+  const send0 = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function (body) {
+    sent.push({url: "xhr", bytes: size(body)});
+    return send0.apply(this, arguments);
+  };
+})();"""
+
+
+def sent_bytes(pg) -> list[dict]:
+    """The request bodies the page has sent since it loaded (COUNT_SENT_BYTES)."""
+    return pg.evaluate("() => window.__sentBytes || []")
+
+
+def wait_until(pg, expression: str, timeout: float = 30.0) -> None:
+    """Poll a JavaScript expression until it is true (wait_for_function would evaluate a
+    string, which the page's CSP forbids)."""
+    deadline = time.monotonic() + timeout
+    while not pg.evaluate(f"() => Boolean({expression})"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        pg.wait_for_timeout(50)

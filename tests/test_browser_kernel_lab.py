@@ -7,8 +7,10 @@ from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
+
 def feature_map_src(pg) -> str:
-    return pg.locator("figure[data-stage=feature_map] img").first.get_attribute("src")
+    """What the feature map shows: photos are drawn in the page, on a canvas."""
+    return pg.locator("figure[data-stage=feature_map] canvas").first.evaluate("c => c.toDataURL()")
 
 
 def test_horizontal_edge_on_the_cat_changes_the_feature_map(page):

@@ -56,6 +56,11 @@ def _diverging_palette() -> list[int]:
 DIVERGING_PALETTE = _diverging_palette()
 
 
+def palette_hex() -> str:
+    """The palette as 256 × "rrggbb", for the page that draws maps in the browser."""
+    return bytes(DIVERGING_PALETTE).hex()
+
+
 @dataclass(frozen=True)
 class SignedScale:
     """A colour scale symmetric about zero, so white is always exactly 0."""

@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.config import Settings
 from app.errors import InvalidInput, LimitExceeded
-from app.imaging.decoding import ImageLimits, fit_within, flatten_alpha, open_image
+from app.imaging.decoding import ImageLimits, open_image
 from app.imaging.rendering import (
     SignedScale,
     gray_image,
@@ -28,6 +28,7 @@ from app.imaging.rendering import (
 from app.lab import convolution as conv
 from app.lab.kernels import KernelName
 from app.lab.samples import get_sample, lesson_matrix, load_sample
+from app.lab.uploads import LabUploads, normalize
 
 GRID_SIZES = (3, 5, 7)
 CHANNEL_NAMES = ("R", "G", "B", "A")
@@ -37,8 +38,12 @@ CHANNEL_NAMES = ("R", "G", "B", "A")
 # set lower ones.
 STRIDE_CEILING = 16
 POOL_CEILING = 16
-SourceName = Literal["lesson", "matrix", "upload", "sample:cat", "sample:astronaut",
+SourceName = Literal["lesson", "matrix", "upload", "webcam", "sample:cat", "sample:astronaut",
                      "sample:digit-0", "sample:digit-3", "sample:digit-7"]
+# Sources whose maps the page computes in the browser (static/js/lab-engine.js), from the
+# exact pixels the server would use (GET /kernel-lab/source.png); "webcam" only there.
+IMAGE_SOURCES = ("upload", "webcam", "sample:cat", "sample:astronaut", "sample:digit-0",
+                 "sample:digit-3", "sample:digit-7")
 
 
 def _as_int(v: object) -> object:
@@ -68,7 +73,10 @@ class LabRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     source: SourceName = Field("sample:cat", description='A sample photo or digit, the lesson\'s '
-                               '5×5 grid, typed numbers ("matrix") or an uploaded file ("upload").')
+                               '5×5 grid, typed numbers ("matrix"), an uploaded file ("upload"), '
+                               'or the webcam (the page only: the browser reads it).')
+    upload: str = Field("", pattern=r"^([0-9a-f]{20})?$", description='With source "upload" and '
+                        "no file: a photo uploaded before (its id), kept by the server.")
     matrix: str = Field("", max_length=20_000, description="Numbers, one row per line.")
     channels: Literal["gray", "per_channel"] = "gray"
     kernel: KernelName | Literal["custom"] = Field(
@@ -148,7 +156,8 @@ class LabInput:
     label: str
 
 
-def resolve_input(req: LabRequest, upload: bytes | None, settings: Settings) -> LabInput:
+def resolve_input(req: LabRequest, upload: bytes | None, settings: Settings,
+                  uploads: LabUploads | None = None) -> LabInput:
     if req.source == "lesson":
         return LabInput(lesson_matrix(), None, "the lesson's 5×5 image")
     if req.source == "matrix":
@@ -158,16 +167,27 @@ def resolve_input(req: LabRequest, upload: bytes | None, settings: Settings) -> 
             raise LimitExceeded("matrix", f"{m.shape[0]}×{m.shape[1]} is over the limit of {side}×{side}")
         return LabInput(m, None, "your matrix")
     if req.source == "upload":
-        if not upload:
+        if upload:
+            img = normalize(open_image(upload, ImageLimits(settings.max_upload_bytes,
+                                                           settings.max_image_pixels)),
+                            settings.lab_max_side)
+        elif req.upload and uploads is not None:
+            kept = uploads.open(req.upload)
+            if kept is None:
+                raise InvalidInput("upload", f"the uploaded photo {req.upload} is no longer on "
+                                   "this server (it keeps the newest CNNPG_LAB_UPLOADS); upload "
+                                   "it again")
+            img = kept
+        else:
             raise InvalidInput("file", "choose an image file to upload")
-        img = open_image(upload, ImageLimits(settings.max_upload_bytes, settings.max_image_pixels))
         label = "your upload"
+    elif req.source == "webcam":
+        raise InvalidInput("source", "the webcam is read by your browser, not by the server")
     elif req.source.startswith("sample:") and (sample := get_sample(req.source[7:])):
-        img = load_sample(sample.name)
+        img = normalize(load_sample(sample.name), settings.lab_max_side)
         label = sample.label
     else:
         raise InvalidInput("source", f"unknown source {req.source!r}")
-    img = fit_within(flatten_alpha(img), settings.lab_max_side)
     img = img.convert("L") if req.channels == "gray" or img.mode == "L" else img.convert("RGB")
     return LabInput(np.asarray(img, dtype=np.float32), img, label)
 
@@ -303,8 +323,9 @@ def _table(
     return Table(rows, pickable)
 
 
-def build_view(req: LabRequest, upload: bytes | None, settings: Settings) -> LabView:
-    lab_input = resolve_input(req, upload, settings)
+def build_view(req: LabRequest, upload: bytes | None, settings: Settings,
+               uploads: LabUploads | None = None) -> LabView:
+    lab_input = resolve_input(req, upload, settings, uploads)
     kernel, kernel_name = resolve_lab_kernel(req, settings)
     result = conv.run(lab_input.pixels, kernel, req.settings(),
                       max_stride=settings.max_stride, max_pool_size=settings.max_pool_size)

@@ -176,7 +176,8 @@ class Registry:
                      class_names: list[str], test_accuracy: float, test_loss: float,
                      total_params: int, architecture: dict[str, Any], training: dict[str, Any],
                      keras_bytes: bytes, job_id: str | None = None,
-                     owner: str | None = None) -> str:
+                     owner: str | None = None, nickname: str | None = None,
+                     class_code: str | None = None) -> str:
         base = name[:40]
         model_id = (f"{base}-{secrets.token_hex(4)}" if MODEL_ID.match(base)
                     else f"model-{secrets.token_hex(4)}")
@@ -186,7 +187,8 @@ class Registry:
                            test_accuracy=test_accuracy, test_loss=test_loss,
                            total_params=total_params, architecture=architecture,
                            training=training, job_id=job_id, keras_bytes=keras_bytes,
-                           sha256=hashlib.sha256(keras_bytes).hexdigest()))
+                           sha256=hashlib.sha256(keras_bytes).hexdigest(),
+                           nickname=nickname, class_code=class_code))
         return model_id
 
     def save_uploaded(self, *, name: str, dataset: str, input_shape: list[int],

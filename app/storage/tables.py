@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Float,
+    ForeignKey,
     Integer,
     LargeBinary,
     String,
@@ -47,6 +48,9 @@ class JobRow(Base):
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     started: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     finished: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # A class's learner submitted it (looked up from the owner token at submission).
+    nickname: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    class_code: Mapped[str | None] = mapped_column(String(16), index=True, nullable=True)
 
 
 class ModelRow(Base):
@@ -69,6 +73,9 @@ class ModelRow(Base):
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     # Where the model came from: "trained" (a job) or "uploaded" (POST /api/models).
     source: Mapped[str] = mapped_column(String(16), default="trained", server_default="trained")
+    nickname: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    class_code: Mapped[str | None] = mapped_column(String(16), index=True, nullable=True)
+
 
 
 class DatasetRow(Base):
@@ -123,3 +130,30 @@ class JobFrameRow(Base):
     val_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
     arrays: Mapped[bytes] = mapped_column(LargeBinary)
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ClassRow(Base):
+    """A class: a short code students join with, and the hash of its teacher's token."""
+
+    __tablename__ = "classes"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    teacher: Mapped[str] = mapped_column(String(64), unique=True)
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class LearnerRow(Base):
+    """A student in a class: a nickname (unique in the class, ignoring case) and the hash
+    of the owner token they were given when they joined."""
+
+    __tablename__ = "learners"
+    __table_args__ = (UniqueConstraint("class_code", "nickname_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    class_code: Mapped[str] = mapped_column(String(16), ForeignKey("classes.code"), index=True)
+    nickname: Mapped[str] = mapped_column(String(32))
+    nickname_key: Mapped[str] = mapped_column(String(32))
+    owner: Mapped[str] = mapped_column(String(64), unique=True)
+    joined: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -24,7 +24,7 @@ from app.errors import Conflict, InvalidInput, LimitExceeded, NotFound, QueueFul
 from app.networks.architecture import ArchitectureSpec, Summary, check
 from app.networks.presets import PresetName, get_preset
 from app.storage.database import Database
-from app.storage.tables import JobRow, utcnow
+from app.storage.tables import ClassRow, JobRow, LearnerRow, utcnow
 
 FINISHED = ("succeeded", "failed", "cancelled")
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -192,11 +192,16 @@ class JobStore:
                 raise QueueFull("queue", f"the queue is full: {queued} jobs are waiting, the "
                                 f"limit is {settings.max_queued_jobs} (CNNPG_MAX_QUEUED_JOBS); "
                                 "try again when one has finished")
+            # A class's learner: the job (and its model) carry their nickname and class.
+            learner = None if owner is None else s.scalars(
+                select(LearnerRow).where(LearnerRow.owner == owner)).first()
             row = JobRow(
                 id=secrets.token_hex(6), name=req.name or spec.name, status="queued",
                 owner=owner, architecture=spec.model_dump(mode="json", exclude_none=True),
                 dataset=req.dataset, training=with_seed(req.training), progress={},
                 created=utcnow(), cancel_requested=False,
+                nickname=learner.nickname if learner else None,
+                class_code=learner.class_code if learner else None,
             )
             s.add(row)
         return row
@@ -233,12 +238,15 @@ class JobStore:
 
     def request_cancel(self, job_id: str, token: str | None, field: str = "job_id") -> JobRow:
         """A queued job is cancelled at once; a running one is stopped by its worker.
-        Only the job's owner token, or the administrator's, may cancel it."""
+        Only the job's owner token, the teacher token of its class, or the administrator's,
+        may cancel it."""
         with self.database.begin() as s:
             row = s.get(JobRow, job_id, with_for_update=True)
             if row is None:
                 raise JobNotFound(job_id, field)
-            ownership.require(row.owner, token, self.settings.admin_token, f"job {job_id}")
+            klass = s.get(ClassRow, row.class_code) if row.class_code else None
+            if not (klass is not None and ownership.may_change(klass.teacher, token, None)):
+                ownership.require(row.owner, token, self.settings.admin_token, f"job {job_id}")
             if row.status in FINISHED:
                 raise JobFinished(f"job {job_id} has already {row.status}")
             row.cancel_requested = True

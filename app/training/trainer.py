@@ -326,7 +326,8 @@ def train(
 
 def save_to_registry(registry: Registry, outcome: Outcome, spec: ArchitectureSpec,
                      training: dict[str, Any], *, name: str, job_id: str | None = None,
-                     owner: str | None = None) -> str:
+                     owner: str | None = None, nickname: str | None = None,
+                     class_code: str | None = None) -> str:
     """Store a trained model with its training record; the new model's id."""
     # A dataset made from photos says how photos were fitted to its size: predictions on
     # the model fit a new photo the same way (app/networks/inference.py).
@@ -339,4 +340,5 @@ def save_to_registry(registry: Registry, outcome: Outcome, spec: ArchitectureSpe
         training={**training, "seconds": round(outcome.seconds, 2), "history": outcome.history,
                   "per_class_accuracy": outcome.per_class_accuracy, **fit},
         keras_bytes=outcome.keras_bytes, job_id=job_id, owner=owner,
+        nickname=nickname, class_code=class_code,
     )

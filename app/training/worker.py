@@ -75,7 +75,8 @@ def execute(services: Services, job_id: str) -> None:
             seed=row.training.get("seed"),
         )
         model_id = trainer.save_to_registry(services.registry, outcome, spec, row.training,
-                                            name=row.name, job_id=job_id, owner=row.owner)
+                                            name=row.name, job_id=job_id, owner=row.owner,
+                                            nickname=row.nickname, class_code=row.class_code)
         jobs.finish(job_id, "succeeded", result={
             "test_loss": outcome.test_loss, "test_accuracy": outcome.test_accuracy,
             "model_id": model_id, "confusion_matrix": outcome.confusion_matrix,

@@ -21,6 +21,7 @@ from app.web.middleware import BodySizeLimit, SecurityHeaders, StartupGuard
 from app.web.routes import (
     architectures,
     builder,
+    classes,
     dataset_pages,
     datasets,
     draw,
@@ -30,12 +31,14 @@ from app.web.routes import (
     job_pages,
     jobs,
     kernel_lab,
+    lessons,
     model_list,
     model_pages,
     models,
     pages,
     predict,
     serving,
+    share,
 )
 from app.web.routing import openapi_with_form_bodies
 from app.web.timing import ServerTiming
@@ -79,14 +82,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (health, kernel_lab, predict, serving, models, architectures, jobs, datasets,
-                   explain):
+                   explain, classes, lessons):
         for name in ("router", "json_router", "form_router"):
             router = getattr(module, name, None)
             if router is not None:
                 app.include_router(router)
     for module in (draw, job_pages, model_pages, builder, dataset_pages, pages, explain_page,
-                   model_list):
+                   model_list, share):
         app.include_router(module.router)
+    app.include_router(classes.pages)
+    app.include_router(lessons.pages)
 
     def openapi() -> dict[str, Any]:
         return openapi_with_form_bodies(app)

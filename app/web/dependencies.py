@@ -12,9 +12,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.classroom.classes import Classes
 from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
 from app.datasets.ingestion import DatasetUploads
+from app.lab.uploads import LabUploads
 from app.networks.export import Exports
 from app.networks.inference import LoadedModels
 from app.networks.registry import Registry
@@ -23,7 +25,7 @@ from app.training.jobs import JobStore
 from app.training.taskqueue import JobQueue
 from app.training.timelapse import Timelapses
 from app.web.live import LiveJobs
-from app.web.tokens import presented_token
+from app.web.tokens import presented_teacher_token, presented_token
 
 
 async def get_services(request: Request) -> Services:
@@ -75,6 +77,14 @@ async def get_live(request: Request) -> LiveJobs:
     return live
 
 
+async def get_classes(services: ServicesDep) -> Classes:
+    return services.classes
+
+
+async def get_lab_uploads(services: ServicesDep) -> LabUploads:
+    return services.lab_uploads
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 ModelsDep = Annotated[LoadedModels, Depends(get_models)]
@@ -86,3 +96,6 @@ TokenDep = Annotated[str | None, Depends(presented_token)]
 TimelapsesDep = Annotated[Timelapses, Depends(get_timelapses)]
 ExportsDep = Annotated[Exports, Depends(get_exports)]
 LiveDep = Annotated[LiveJobs, Depends(get_live)]
+ClassesDep = Annotated[Classes, Depends(get_classes)]
+TeacherTokenDep = Annotated[str | None, Depends(presented_teacher_token)]
+LabUploadsDep = Annotated[LabUploads, Depends(get_lab_uploads)]

@@ -12,6 +12,7 @@ from app.resources import TEMPLATES_DIR
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
 NAV = [
+    ("lessons", "Lessons", "/lessons"),
     ("kernel_lab", "Kernel Lab", "/kernel-lab"),
     ("builder", "Model Builder", "/builder"),
     ("jobs", "Jobs", "/jobs"),
@@ -19,6 +20,7 @@ NAV = [
     ("datasets", "Datasets", "/datasets"),
     ("draw", "Draw", "/draw"),
     ("explain", "Explain", "/explain"),
+    ("classes", "Class", "/classes"),
     ("api", "API", "/docs"),
 ]
 templates.env.globals["nav"] = NAV

@@ -33,3 +33,24 @@ def give_token(response: Response, token: str) -> Response:
                         samesite="strict", path="/")
     response.headers[ownership.HEADER] = token
     return response
+
+
+TEACHER_COOKIE = "cnnpg_teacher"
+
+
+async def presented_teacher_token(
+    x_owner_token: Annotated[str | None, Header(
+        description="The class's teacher token (or the administrator's).", max_length=128)] = None,
+    cnnpg_teacher: Annotated[str | None, Cookie(include_in_schema=False)] = None,
+    cnnpg_owner: Annotated[str | None, Cookie(include_in_schema=False)] = None,
+) -> str | None:
+    """A teacher's token: the header (API clients), else the teacher cookie the class pages
+    set, else the owner cookie (a learner's, so that the refusal can say so)."""
+    return x_owner_token or cnnpg_teacher or cnnpg_owner
+
+
+def give_teacher_token(response: Response, token: str) -> Response:
+    """Keep a teacher signed in to their class pages: HttpOnly, SameSite, only under /classes."""
+    response.set_cookie(TEACHER_COOKIE, token, max_age=90 * 24 * 3600, httponly=True,
+                        samesite="strict", path="/classes")
+    return response

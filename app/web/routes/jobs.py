@@ -87,6 +87,8 @@ class JobOut(BaseModel):
     start_in_seconds: float | None = Field(
         None, description="While queued: about how long until it starts, from the running "
         "jobs' time left and the queued jobs' size (null when nothing is training to tell).")
+    nickname: str | None = Field(None, description="Your nickname in a class, on your own "
+                                 "jobs only: nobody else sees it here.")
     created: UtcDatetime
     started: UtcDatetime | None
     finished: UtcDatetime | None
@@ -97,6 +99,8 @@ class JobOut(BaseModel):
         out.yours = is_yours(row, token)
         if spot is not None and row.status == "queued":
             out.queue_position, out.start_in_seconds = spot.position, spot.start_in_seconds
+        if not out.yours:
+            out.nickname = None
         return out
 
     @classmethod

@@ -6,16 +6,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import Settings
-from app.errors import InvalidInput, TooLarge
+from app.errors import InvalidInput, NotFound, TooLarge
+from app.imaging.decoding import ImageLimits
+from app.imaging.rendering import palette_hex
 from app.lab import convolution as conv
 from app.lab.kernels import KERNELS, KernelName
-from app.lab.samples import LESSON_5X5, SAMPLES
-from app.lab.view import GRID_SIZES, LabRequest, LabView, build_view, matrix_text
-from app.web.dependencies import SettingsDep
+from app.lab.samples import LESSON_5X5, SAMPLES, get_sample
+from app.lab.uploads import LabUploads, sample_png
+from app.lab.url_state import query_dict, repair
+from app.lab.view import GRID_SIZES, IMAGE_SOURCES, LabRequest, LabView, build_view, matrix_text
+from app.web.dependencies import LabUploadsDep, SettingsDep
 from app.web.errors import error_items
 from app.web.routing import FormBodyRoute, JSONBodyRoute
 from app.web.schemas import BODY_ERRORS, FORM_ERRORS, responses
@@ -109,18 +113,22 @@ def convolve(req: ConvolveRequest, settings: SettingsDep) -> ConvolveResponse:
     )
 
 
-async def _lab_view(form: LabRequest, file: UploadFile | None, settings: Settings) -> LabView:
+async def _lab_view(form: LabRequest, file: UploadFile | None, settings: Settings,
+                    uploads: LabUploads) -> LabView:
     raw = None
     if form.source == "upload":
-        if file is None:
-            raise InvalidInput("file", 'attach an image file with source "upload"')
-        raw = await read_upload(file, settings.max_upload_bytes)
-    return build_view(form, raw, settings)
+        if file is None and not form.upload:
+            raise InvalidInput("file", 'attach an image file with source "upload" (or name a '
+                               "kept one with upload)")
+        if file is not None:
+            raw = await read_upload(file, settings.max_upload_bytes)
+    return build_view(form, raw, settings, uploads)
 
 
 @form_router.post("/api/convolve", response_model=ConvolveResponse,
                   responses={**LAB_ERRORS, **FORM_ERRORS})
 async def convolve_form(form: Annotated[LabRequest, Form()], settings: SettingsDep,
+                        uploads: LabUploadsDep,
                         file: Annotated[UploadFile, File(
                             description='The image, with source "upload".')] = None,  # type: ignore[assignment]
                         ) -> ConvolveResponse:
@@ -128,7 +136,7 @@ async def convolve_form(form: Annotated[LabRequest, Form()], settings: SettingsD
         # The page's form may carry a file it no longer uses; an API call means one or the other.
         raise InvalidInput("file", f'send a file only with source "upload" (the source is '
                            f'"{form.source}")')
-    view = await _lab_view(form, file, settings)
+    view = await _lab_view(form, file, settings, uploads)
     images = {p.key: [url for _, url in p.images] for p in view.panels if p.images}
     result = view.result
     return ConvolveResponse(
@@ -151,25 +159,78 @@ def _lab_context(view: LabView, lab_req: LabRequest, oob: bool = False) -> dict[
 
 @router.post("/kernel-lab/results", response_class=HTMLResponse, include_in_schema=False)
 async def lab_results(request: Request, form: Annotated[LabRequest, Form()],
-                      settings: SettingsDep,
-                      file: Annotated[UploadFile | None, File()] = None) -> Response:
-    """The page's live results (htmx), for every change of a setting."""
-    view = await _lab_view(form, file, settings)
-    return templates.TemplateResponse(request, "partials/lab_results.html",
-                                      _lab_context(view, form, oob=True))
+                      settings: SettingsDep, uploads: LabUploadsDep,
+                      file: Annotated[UploadFile | None, File()] = None,
+                      embed: Annotated[str | None, Query(pattern=r"^[a-z0-9-]{1,40}$")] = None,
+                      ) -> Response:
+    """The page's live results (htmx), for every change of a setting. `embed` names a
+    results block inside another page (a lesson step): no kernel grid to redraw there."""
+    view = await _lab_view(form, file, settings, uploads)
+    context = _lab_context(view, form, oob=embed is None)
+    if embed:
+        context["output_id"] = embed
+    return templates.TemplateResponse(request, "partials/lab_results.html", context)
 
 
 @router.get("/kernel-lab", response_class=HTMLResponse, include_in_schema=False)
-def kernel_lab_page(request: Request, settings: SettingsDep,
-                    query: Annotated[LabRequest, Query()]) -> Response:
-    lab_req = query
-    if "matrix" not in request.query_params:
+def kernel_lab_page(request: Request, settings: SettingsDep, uploads: LabUploadsDep) -> Response:
+    """The lab, in the state its URL holds; an invalid state opens as the nearest valid one,
+    with what was changed (never an error page)."""
+    lab_req, changes = repair(query_dict(request.query_params.multi_items()), settings, uploads)
+    if lab_req.source != "matrix" or not lab_req.matrix.strip():
         lab_req = lab_req.model_copy(update={"matrix": matrix_text(conv.as_image(LESSON_5X5))})
-    context: dict[str, Any] = {"req": lab_req, "kernels": KERNELS, "samples": SAMPLES,
-                               "grid_sizes": GRID_SIZES, "view": None, "errors": []}
-    try:
-        view = build_view(lab_req, None, settings)
-        context.update(_lab_context(view, lab_req))
-    except InvalidInput as exc:
-        context["errors"] = describe_errors(error_items(exc.field, exc.message))
+    context: dict[str, Any] = {
+        "req": lab_req, "kernels": KERNELS, "samples": SAMPLES, "grid_sizes": GRID_SIZES,
+        "view": None, "errors": [], "changes": changes, "settings": settings,
+        "palette": palette_hex(), "defaults": LabRequest().model_dump(mode="json"),
+        "image_sources": IMAGE_SOURCES,
+    }
+    if lab_req.source != "webcam":
+        try:
+            view = build_view(lab_req, None, settings, uploads)
+            context.update(_lab_context(view, lab_req))
+        except InvalidInput as exc:
+            context["errors"] = describe_errors(error_items(exc.field, exc.message))
     return templates.TemplateResponse(request, "kernel_lab.html", context)
+
+
+class UploadKept(BaseModel):
+    id: str
+    width: int
+    height: int
+    channels: int
+
+
+@router.post("/kernel-lab/uploads", include_in_schema=False)
+async def keep_upload(settings: SettingsDep, uploads: LabUploadsDep,
+                      file: Annotated[UploadFile, File()]) -> Response:
+    """The page sends a photo here once; later changes name it by its id. Refusals are the
+    page's message (200, `errors`), as for its other requests."""
+    try:
+        raw = await read_upload(file, settings.max_upload_bytes)
+        kept = uploads.add(raw, ImageLimits(settings.max_upload_bytes, settings.max_image_pixels),
+                           settings.lab_max_side)
+    except InvalidInput as exc:
+        return JSONResponse({"errors": describe_errors(error_items(exc.field, exc.message))})
+    return JSONResponse(UploadKept(id=kept.id, width=kept.width, height=kept.height,
+                                   channels=kept.channels).model_dump())
+
+
+@router.get("/kernel-lab/source.png", include_in_schema=False)
+def source_image(settings: SettingsDep, uploads: LabUploadsDep,
+                 source: Annotated[str, Query(max_length=40)] = "sample:cat",
+                 upload: Annotated[str, Query(max_length=40)] = "") -> Response:
+    """The exact pixels the lab convolves for a photo source (scaled, upright, flattened;
+    L or RGB, with no colour profile), for the page to compute its maps from. The number
+    of channels is in X-Channels."""
+    if source == "upload":
+        data = uploads.png(upload)
+        if data is None:
+            raise NotFound("query.upload", f"no kept upload {upload!r}")
+        channels = 1 if data[25] == 0 else 3  # the PNG header's colour type: 0 is grayscale
+    elif source.startswith("sample:") and get_sample(source[7:]):
+        data, channels = sample_png(source[7:], settings.lab_max_side)
+    else:
+        raise NotFound("query.source", f"no photo source {source!r}")
+    return Response(data, media_type="image/png", headers={
+        "X-Channels": str(channels), "Cache-Control": "public, max-age=86400, immutable"})
