@@ -411,3 +411,17 @@ def test_drag_the_epoch_slider_and_compare_two_jobs(seeded, browser, srv):
         expect(pg.locator("#compare-settings tr.same").first).to_be_hidden()
         expect(pg.locator("#compare-results tr[data-field=test_accuracy] td")).to_have_count(2)
         assert pg.locator("#loss-chart").bounding_box()["height"] > 100
+
+
+@pytest.mark.browser
+def test_the_jobs_list_is_pushed_as_jobs_move_without_polling(browser, srv, c):
+    with browser_page(browser, srv.url) as pg:
+        requests: list[str] = []
+        pg.on("request", lambda r: requests.append(r.url))
+        pg.goto(f"{srv.url}/jobs")
+        job = submit(c, with_training(SEEDED, epochs=1))
+        row = pg.locator(f"#job-rows tr[data-job='{job}']")
+        expect(row).to_be_visible(timeout=20_000)  # pushed: the page did not reload
+        expect(row).to_have_attribute("data-status", "succeeded", timeout=120_000)
+        assert not [u for u in requests if "/jobs/rows" in u]  # one stream, no polling
+        assert sum("/jobs/events" in u for u in requests) == 1

@@ -39,12 +39,25 @@ def queue_spot(jobs: JobStore, row: JobRow) -> QueueSpot | None:
     return jobs.queue().get(row.id) if row.status == "queued" else None
 
 
+JOB_LIST = "*"  # the feed of the Jobs page (no job id looks like this)
+
+
 def live_jobs(services: Services) -> LiveJobs:
     """The application's live feeds: each reads its job and renders its panel once for
-    every page watching it."""
+    every page watching it; the Jobs page's feed reads the list and renders its rows once
+    for every Jobs page open."""
     panel = templates.get_template("partials/job_panel.html")
+    rows = templates.get_template("partials/job_rows.html")
+
+    def read_list() -> Update:
+        jobs, spots = services.jobs.list_jobs(), services.jobs.queue()
+        key = tuple((r.id, r.status, (r.progress or {}).get("updated"), spots.get(r.id))
+                    for r in jobs)
+        return Update(key, (("rows", rows.render(jobs=jobs, spots=spots, picked=None)),))
 
     def read(job_id: str) -> Update:
+        if job_id == JOB_LIST:
+            return read_list()
         row = services.jobs.get(job_id)
         spot = queue_spot(services.jobs, row)
         key = (row.status, (row.progress or {}).get("updated"), spot, row.error)
@@ -68,8 +81,18 @@ def jobs_page(request: Request, jobs: JobsDep, picked: PickedJob = None) -> Resp
 
 @router.get("/jobs/rows", response_class=HTMLResponse)
 def jobs_rows(request: Request, jobs: JobsDep, picked: PickedJob = None) -> Response:
+    """The rows once (the page itself gets them pushed: /jobs/events)."""
     return templates.TemplateResponse(request, "partials/job_rows.html", {
         "jobs": jobs.list_jobs(), "spots": jobs.queue(), "picked": picked})
+
+
+@router.get("/jobs/events", response_class=EventSourceResponse)
+async def jobs_events(live: LiveDep) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events for the Jobs page: `rows`, the list as HTML, whenever a job is
+    submitted, moves or ends (read once for every Jobs page open, as a job's feed is)."""
+    async for update in live.follow(JOB_LIST):
+        for name, data in update.events:
+            yield ServerSentEvent(event=name, raw_data=data)
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
