@@ -1,3 +1,3 @@
 """CNN Playground: learn and demonstrate convolutional neural networks."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

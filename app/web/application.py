@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (health, kernel_lab, predict, serving, models, architectures, jobs, datasets,
+    for module in (health, predict, kernel_lab, serving, models, architectures, jobs, datasets,
                    explain, classes, lessons):
         for name in ("router", "json_router", "form_router"):
             router = getattr(module, name, None)
