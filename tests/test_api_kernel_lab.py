@@ -82,6 +82,15 @@ def test_upload_returns_images_with_shapes(client):
     assert body["ranges"]["activated"]["min"] == 0
 
 
+def test_a_file_alone_is_the_image_and_a_file_with_another_source_is_refused(client):
+    r = client.post("/api/convolve", data={"kernel": "sobel_bottom"},
+                    files={"file": ("cat.png", CAT, "image/png")})
+    assert r.status_code == 200 and r.json()["shapes"]["input"] == [300, 451]
+    r = client.post("/api/convolve", data={"kernel": "sobel_bottom", "source": "sample:astronaut"},
+                    files={"file": ("cat.png", CAT, "image/png")})
+    assert r.status_code == 422 and detail_fields(r) == ["file"]
+
+
 def test_upload_per_channel_gives_three_maps(client):
     r = client.post("/api/convolve", data={"source": "sample:cat", "channels": "per_channel",
                                            "kernel": "outline"})

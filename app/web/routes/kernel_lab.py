@@ -127,11 +127,14 @@ async def _lab_view(form: LabRequest, file: UploadFile | None, settings: Setting
 
 @form_router.post("/api/convolve", response_model=ConvolveResponse,
                   responses={**LAB_ERRORS, **FORM_ERRORS})
-async def convolve_form(form: Annotated[LabRequest, Form()], settings: SettingsDep,
-                        uploads: LabUploadsDep,
+async def convolve_form(request: Request, form: Annotated[LabRequest, Form()],
+                        settings: SettingsDep, uploads: LabUploadsDep,
                         file: Annotated[UploadFile, File(
-                            description='The image, with source "upload".')] = None,  # type: ignore[assignment]
+                            description='The image: with it, the source is "upload" unless '
+                            'another is named.')] = None,  # type: ignore[assignment]
                         ) -> ConvolveResponse:
+    if file is not None and "source" not in await request.form():
+        form = form.model_copy(update={"source": "upload"})  # a file alone is the image
     if file is not None and form.source != "upload":
         # The page's form may carry a file it no longer uses; an API call means one or the other.
         raise InvalidInput("file", f'send a file only with source "upload" (the source is '
