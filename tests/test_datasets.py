@@ -118,7 +118,7 @@ def test_a_zip_of_cifar_photos_trains_and_predicts_with_its_class_names(dc, ds_s
 
     # Trained like MNIST: a job on its id, scored on its own test split.
     job = dc.post("/api/jobs", json={"architecture": ARCHITECTURE, "dataset": ds["id"], "training": {
-        "optimizer": "adam", "learning_rate": 0.002, "batch_size": 16, "epochs": 15}})
+        "optimizer": "adam", "learning_rate": 0.002, "batch_size": 16, "epochs": 15, "seed": 1}})
     assert job.status_code == 202, job.text
     done = wait_for(dc, job.json()["id"], ("succeeded", "failed"), timeout=240)
     assert done["status"] == "succeeded", done["error"]

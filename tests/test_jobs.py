@@ -16,7 +16,7 @@ from tests.digits_data import DATA
 
 QUICK = {"architecture": "mnist_book", "dataset": "mnist",
          "training": {"optimizer": "adam", "learning_rate": 0.002, "batch_size": 32, "epochs": 1,
-                      "train_samples": 3000, "validation_split": 0.1}}
+                      "train_samples": 3000, "validation_split": 0.1, "seed": 3}}
 # Long enough to be caught running: the course model, many epochs.
 SLOW = {"architecture": "mnist_course_dropout", "dataset": "mnist",
         "training": {"optimizer": "adam", "batch_size": 32, "epochs": 30, "train_samples": 3000}}
