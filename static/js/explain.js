@@ -245,6 +245,8 @@
   document.addEventListener("click", function (e) {
     const tile = e.target.closest("button.tile[data-channel]");
     if (tile) {
+      // Opened from the keyboard (a click with no pointer): the keyboard goes on in the view.
+      toNeuron = e.detail === 0;
       field("layer").value = tile.dataset.layer;
       field("channel").value = tile.dataset.channel;
       field("cell").value = "";
@@ -312,8 +314,15 @@
       else pickCell(map, picked[0] + d[0], picked[1] + d[1]);
     }
   });
+  let toNeuron = false;
   document.addEventListener("htmx:afterSettle", function (e) {
-    if (e.detail.target.id !== "neuron" || !refocus) return;
+    if (e.detail.target.id !== "neuron") return;
+    if (toNeuron) {
+      toNeuron = false;
+      const heading = document.querySelector("#neuron-view h2");
+      if (heading) heading.focus();
+    }
+    if (!refocus) return;
     const again = Array.from(document.querySelectorAll("#neuron .map.pickable .map-box"))
       .find(function (m) { return m.getAttribute("aria-label") === refocus; });
     refocus = null;
