@@ -71,8 +71,8 @@ def breakdown(drawing: str) -> None:
         s = timed("Grad-CAM gradients", ex.saliency, x, "gradcam", label, outputs=outs,
                   overlay=False)
         timed("heatmap PNG", heat_overlay_url, s.heatmap)
-        timed("one picture per layer", lambda: [map_grid(outs[n.index]) for n in ex.nodes
-                                                 if n.type in MAP_LAYER_TYPES])
+        timed("one picture per layer", lambda o=outs: [map_grid(o[n.index]) for n in ex.nodes
+                                                       if n.type in MAP_LAYER_TYPES])
         timed("the whole analysis (draw_view.analyze)", draw_view.analyze, ex, x)
     for name, values in parts.items():
         print(f"  {name:40s} {statistics.median(values[10:]):7.2f} ms")

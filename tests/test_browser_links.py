@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import browser_page, wait_until
-from tests.test_browser_explain import seven, stroke_on
+from tests.test_browser_explain import stroke_on
 
 pytestmark = pytest.mark.browser
 

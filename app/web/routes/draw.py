@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
-from app.errors import InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound, Unavailable
 from app.imaging.decoding import DATA_URL_PATTERN, decode_data_url
 from app.lab.view import fmt
 from app.networks import draw_view, explain, explain_view, inference, inputs
@@ -43,7 +43,10 @@ def draw_page(request: Request, registry: RegistryDep, models: ModelsDep,
     """`/draw?model=ID&d=…` (strokes), `&test=N` (a test image) or `&px=…` (an upload as the
     network saw it): a link that cannot be used as it is opens the nearest one that can."""
     link, info = draw_view.repair_link(request.query_params, registry, datasets)
-    kernels = draw_view.kernels(models.get(info.id))
+    try:
+        kernels = draw_view.kernels(models.get(info.id))
+    except Unavailable:  # a model whose file cannot be loaded: the analysis will say so
+        kernels = None
     return templates.TemplateResponse(request, "draw.html", {
         "active": "draw", "models": registry.list_models(), "info": info, "link": link,
         "kernels": kernels if info.input_shape[2] == 1 else None,
