@@ -41,9 +41,11 @@ def test_draw_a_one_then_a_zero(page):
     stroke(page, one(), "touch")
     expect(page.locator("#prediction")).to_have_attribute("data-label", "1")
     expect(page.locator(".big-label")).to_have_text("1")
-    # The feature maps of every layer, for this drawing.
-    expect(page.locator("section.layer[data-layer=conv1] img")).to_have_count(32)
-    expect(page.locator("section.layer[data-layer=pool2] img")).to_have_count(64)
+    # The feature maps of every layer, for this drawing: one picture per layer.
+    expect(page.locator("section.layer[data-layer=conv1]")).to_have_attribute("data-channels", "32")
+    expect(page.locator("section.layer[data-layer=pool2]")).to_have_attribute("data-channels", "64")
+    # Each first-layer map opens its kernel: a link over each tile of its picture.
+    expect(page.locator("section.layer[data-layer=conv1] svg.tile-links a")).to_have_count(32)
     assert page.locator(".bars progress").count() == 10
     seen = page.locator(".seen img").get_attribute("src")
 

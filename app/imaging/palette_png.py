@@ -15,23 +15,25 @@ from app.imaging.rendering import DIVERGING_PALETTE, SignedScale
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _chunk(tag: bytes, data: bytes) -> bytes:
+def chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
 
-_DIVERGING = _chunk(b"PLTE", bytes(DIVERGING_PALETTE))
-_END = _chunk(b"IEND", b"")
+_DIVERGING = chunk(b"PLTE", bytes(DIVERGING_PALETTE))
+_END = chunk(b"IEND", b"")
 
 
-def palette_png(indices: np.ndarray, palette_chunk: bytes = _DIVERGING) -> bytes:
-    """An H×W array of palette indices (uint8) as PNG bytes."""
+def palette_png(indices: np.ndarray, palette_chunk: bytes = _DIVERGING,
+                transparency: bytes = b"") -> bytes:
+    """An H×W array of palette indices (uint8) as PNG bytes (with a tRNS chunk, when given,
+    for the palette's alpha)."""
     h, w = indices.shape
     rows = np.empty((h, w + 1), np.uint8)
     rows[:, 0] = 0  # filter type None on every row
     rows[:, 1:] = indices
     header = struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0)
-    return (_SIGNATURE + _chunk(b"IHDR", header) + palette_chunk
-            + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + _END)
+    return (_SIGNATURE + chunk(b"IHDR", header) + palette_chunk + transparency
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + _END)
 
 
 def signed_indices(x: np.ndarray, scale: SignedScale) -> np.ndarray:

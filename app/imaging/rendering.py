@@ -43,17 +43,18 @@ def png_data_urls(images: list[Image.Image]) -> list[str]:
     return [data_url(png) for png in _ENCODERS.map(png_bytes, images)]
 
 
-def _diverging_palette() -> list[int]:
-    """256 colours from blue (negative) through near-white (zero) to red (positive)."""
+def diverging_colours(n: int = 256) -> list[int]:
+    """n colours (RGB, flat) from blue (negative) through near-white (zero) to red
+    (positive): ColorBrewer's RdBu."""
     stops = np.array([(5, 48, 97), (67, 147, 195), (247, 247, 247), (214, 96, 77), (103, 0, 31)],
                      dtype=np.float64)
     pos = np.linspace(0, 1, len(stops))
-    t = np.linspace(0, 1, 256)
+    t = np.linspace(0, 1, n)
     rgb = np.stack([np.interp(t, pos, stops[:, c]) for c in range(3)], axis=1)
     return np.round(rgb).astype(np.uint8).reshape(-1).tolist()
 
 
-DIVERGING_PALETTE = _diverging_palette()
+DIVERGING_PALETTE = diverging_colours(256)
 
 
 def palette_hex() -> str:

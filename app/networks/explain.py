@@ -601,10 +601,13 @@ class Explainer:
         rows, cols = self._centres
         return _interpolate(_interpolate(cam, rows, h, 0), cols, w, 1).astype(np.float32)
 
-    def saliency(self, x: np.ndarray, method: str, cls: int | None) -> Saliency:
+    def saliency(self, x: np.ndarray, method: str, cls: int | None, *,
+                 outputs: list[np.ndarray] | None = None, overlay: bool = True) -> Saliency:
         """Grad-CAM (the last convolution's maps weighted by their mean gradient) or the input
-        gradient, for class `cls` (default: the predicted one), at the input's size."""
-        outs = self.forward(x)
+        gradient, for class `cls` (default: the predicted one), at the input's size. A caller
+        that already has `forward(x)` passes it as `outputs`; `overlay=False` leaves the
+        overlay picture out (an empty string)."""
+        outs = outputs if outputs is not None else self.forward(x)
         probs = outs[self.output_index].reshape(-1)
         label = int(np.argmax(probs))
         k = label if cls is None else cls
@@ -630,7 +633,7 @@ class Explainer:
         top = float(heat.max())
         heat = heat / top if top > 0 else np.zeros_like(heat)
         return Saliency(k, self.class_name(k), method, layer_name, heat.astype(np.float32),
-                        overlay_url(x, heat), label, float(probs[k]))
+                        overlay_url(x, heat) if overlay else "", label, float(probs[k]))
 
 
 def _interpolate(values: np.ndarray, centres: np.ndarray, n: int, axis: int) -> np.ndarray:

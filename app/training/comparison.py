@@ -9,6 +9,7 @@ Names (the job's, the model's, a layer's) are labels, not settings, and are not 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,34 @@ def parse_job_ids(value: str, limit: int, field: str = "query.jobs") -> list[str
         raise LimitExceeded(field, f"{len(ids)} jobs is over the limit of {limit} "
                             "(CNNPG_MAX_COMPARE_JOBS)")
     return ids
+
+
+def repair_ids(ids: list[str], limit: int, exists: Callable[[str], bool]
+               ) -> tuple[list[str], list[str]]:
+    """The jobs a Compare link can show (ids of jobs that exist, each once, at most `limit`),
+    and what was left out and why: a link opens the nearest comparison it can."""
+    changes: list[str] = []
+    kept: list[str] = []
+    seen: set[str] = set()
+    for job_id in ids[:4 * limit]:
+        if not JOB_ID.match(job_id):
+            changes.append(f"{job_id[:40]!r} is not a job id (12 hexadecimal digits): left out")
+        elif job_id in seen:
+            changes.append(f"job {job_id} was listed twice: once is enough")
+        elif not exists(job_id):
+            changes.append(f"there is no job {job_id} here: left out")
+        else:
+            kept.append(job_id)
+        seen.add(job_id)
+    if len(ids) > 4 * limit:
+        changes.append(f"the link names {len(ids)} jobs: only the first {4 * limit} were read")
+    if len(kept) > limit:
+        changes.append(f"{len(kept)} jobs is over the limit of {limit} (CNNPG_MAX_COMPARE_JOBS): "
+                       f"comparing the first {limit}")
+        kept = kept[:limit]
+    if changes and len(kept) < 2:
+        changes.append("a comparison needs two jobs or more: add one below")
+    return kept, changes
 
 
 def _layer_fields(layer: dict[str, Any]) -> dict[str, Any]:

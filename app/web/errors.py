@@ -61,10 +61,21 @@ def _is_serving(request: Request) -> bool:
     return request.url.path.startswith(SERVING_PREFIX)
 
 
+def _wants_page(request: Request) -> bool:
+    """A browser opening a page (a link to a job or model that is gone, say): it gets a page
+    that says so, in the site's layout, not a JSON body."""
+    return (request.method == "GET" and "text/html" in request.headers.get("accept", "")
+            and not request.url.path.startswith(("/api/", SERVING_PREFIX)))
+
+
 def _respond(request: Request, status: int, detail: str | list[dict[str, Any]]) -> Response:
     if is_htmx(request):
         lines = describe_errors(detail) if isinstance(detail, list) else [detail]
         return templates.TemplateResponse(request, "partials/errors.html", {"errors": lines})
+    if _wants_page(request):
+        lines = describe_errors(detail) if isinstance(detail, list) else [detail]
+        return templates.TemplateResponse(request, "error.html", {"errors": lines, "status": status},
+                                          status_code=status)
     if _is_serving(request):
         # TF Serving clients read "error"; "detail" keeps this API's own shape as well.
         message = "; ".join(describe_errors(detail)) if isinstance(detail, list) else detail
@@ -128,8 +139,11 @@ def install(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(app, dict(request.scope)))
-        if _is_serving(request):  # e.g. a body that is not UTF-8: TF Serving's shape too
-            response = _respond(request, exc.status_code, str(exc.detail))
+        if _is_serving(request) or (exc.status_code == 404 and _wants_page(request)):
+            # TF Serving's shape (e.g. a body that is not UTF-8), or a page that says so
+            detail = (f"there is no page at {request.url.path[:200]}" if not _is_serving(request)
+                      else str(exc.detail))
+            response = _respond(request, exc.status_code, detail)
             response.headers.update(headers)
             return response
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,

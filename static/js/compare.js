@@ -1,8 +1,37 @@
-// The Compare page: every job's curves overlaid, in the job's colour (as in the tables).
+// The Compare page: every job's curves overlaid, in the job's colour (as in the tables); the
+// address is the comparison, "show only what differs" included (`&only=differences`).
 (function () {
   "use strict";
+  function setUrl(url) {
+    if (url && url !== location.pathname + location.search) {
+      history.replaceState(null, "", url);
+      document.dispatchEvent(new CustomEvent("cnnpg:urlchange"));
+    }
+  }
   document.addEventListener("DOMContentLoaded", () => {
     const box = document.getElementById("compare-charts");
     if (box) window.Curves.draw(window.Curves.parse(box.dataset.series, []));
+    const page = document.getElementById("compare");
+    if (page) setUrl(page.dataset.url);  // the link as it was repaired, if it was
+    const only = document.getElementById("only-differences");
+    if (only) {
+      only.addEventListener("change", () => {
+        const p = new URLSearchParams(location.search);
+        if (only.checked) p.set("only", "differences"); else p.delete("only");
+        setUrl("/compare?" + p.toString().replace(/%2C/g, ","));
+        document.querySelectorAll("#compare-legend a[title^=Remove]").forEach((a) => {
+          const q = new URLSearchParams(a.search);
+          if (only.checked) q.set("only", "differences"); else q.delete("only");
+          a.search = "?" + q.toString().replace(/%2C/g, ",");
+        });
+        const add = document.getElementById("add-job");
+        let hidden = add && add.querySelector("input[name=only]");
+        if (add && only.checked && !hidden) {
+          hidden = document.createElement("input");
+          hidden.type = "hidden"; hidden.name = "only"; hidden.value = "differences";
+          add.appendChild(hidden);
+        } else if (hidden && !only.checked) hidden.remove();
+      });
+    }
   });
 })();

@@ -43,7 +43,11 @@
     const method = form.querySelector('input[name="method"]:checked');
     if (method && method.value !== "gradcam") p.set("method", method.value);
     if ($("ex-target").value) p.set("target", $("ex-target").value);
-    history.replaceState(null, "", "/explain?" + p.toString());
+    const url = "/explain?" + p.toString();
+    if (url !== location.pathname + location.search) {
+      history.replaceState(null, "", url);
+      document.dispatchEvent(new CustomEvent("cnnpg:urlchange"));
+    }
   }
 
   function values(extra) {
@@ -241,6 +245,8 @@
   document.addEventListener("click", function (e) {
     const tile = e.target.closest("button.tile[data-channel]");
     if (tile) {
+      // Opened from the keyboard (a click with no pointer): the keyboard goes on in the view.
+      toNeuron = e.detail === 0;
       field("layer").value = tile.dataset.layer;
       field("channel").value = tile.dataset.channel;
       field("cell").value = "";
@@ -250,11 +256,7 @@
     const strip = e.target.closest("img.strip.clickable");
     if (strip) {
       const units = Number(strip.dataset.units);
-      const unit = Math.min(units - 1, Math.max(0, Math.floor(e.offsetX / strip.clientWidth * units)));
-      field("layer").value = strip.dataset.layer;
-      field("channel").value = String(unit);
-      field("cell").value = "";
-      showNeuron();
+      pickUnit(strip.parentElement, Math.floor(e.offsetX / strip.clientWidth * units));
       return;
     }
     const map = e.target.closest("#neuron .map.pickable .map-box");
@@ -262,26 +264,75 @@
       const fig = map.parentElement;
       const r = map.getBoundingClientRect();
       const rows = Number(fig.dataset.rows), cols = Number(fig.dataset.cols);
-      const row = Math.min(rows - 1, Math.max(0, Math.floor((e.clientY - r.top) / r.height * rows)));
-      const col = Math.min(cols - 1, Math.max(0, Math.floor((e.clientX - r.left) / r.width * cols)));
-      field("cell").value = row + "," + col;
-      showNeuron();
+      pickCell(map, Math.floor((e.clientY - r.top) / r.height * rows),
+        Math.floor((e.clientX - r.left) / r.width * cols));
     }
   });
+
+  // A dense layer's unit (its bar strip is a slider: arrow keys, Home, End) opens at once.
+  function pickUnit(box, unit) {
+    const units = Number(box.getAttribute("aria-valuemax")) + 1;
+    unit = Math.min(units - 1, Math.max(0, unit));
+    box.setAttribute("aria-valuenow", String(unit));
+    box.setAttribute("aria-valuetext", "unit " + unit);
+    field("layer").value = box.dataset.layer;
+    field("channel").value = String(unit);
+    field("cell").value = "";
+    showNeuron();
+  }
+
+  // A cell of a map of the open neuron (any of its maps: they share the output's cells).
+  // The view is drawn again for the new cell, so the map keeps the keyboard's focus after.
+  let refocus = null;
+  function pickCell(map, row, col) {
+    const fig = map.parentElement;
+    const rows = Number(fig.dataset.rows), cols = Number(fig.dataset.cols);
+    row = Math.min(rows - 1, Math.max(0, row));
+    col = Math.min(cols - 1, Math.max(0, col));
+    field("cell").value = row + "," + col;
+    refocus = document.activeElement === map ? map.getAttribute("aria-label") : null;
+    showNeuron();
+  }
+
+  const MOVES = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
   document.addEventListener("keydown", function (e) {
-    const strip = e.target.closest && e.target.closest("img.strip.clickable");
-    if (strip && (e.key === "Enter" || e.key === " ")) {
-      e.preventDefault();
-      field("layer").value = strip.dataset.layer;
-      field("channel").value = "0";
-      field("cell").value = "";
-      showNeuron();
+    if (!e.target.closest) return;
+    const box = e.target.closest(".strip-box[role=slider]");
+    if (box) {
+      const now = Number(box.getAttribute("aria-valuenow")), last = Number(box.getAttribute("aria-valuemax"));
+      const to = { ArrowRight: now + 1, ArrowUp: now + 1, ArrowLeft: now - 1, ArrowDown: now - 1,
+        Home: 0, End: last, PageUp: now + 10, PageDown: now - 10, Enter: now, " ": now }[e.key];
+      if (to !== undefined) { e.preventDefault(); pickUnit(box, to); }
+      return;
     }
+    const map = e.target.closest("#neuron .map.pickable .map-box");
+    if (map && (MOVES[e.key] || e.key === "Enter" || e.key === " ")) {
+      e.preventDefault();
+      const picked = field("cell").value ? field("cell").value.split(",").map(Number) : null;
+      const d = MOVES[e.key] || [0, 0];
+      if (!picked) pickCell(map, 0, 0);
+      else pickCell(map, picked[0] + d[0], picked[1] + d[1]);
+    }
+  });
+  let toNeuron = false;
+  document.addEventListener("htmx:afterSettle", function (e) {
+    if (e.detail.target.id !== "neuron") return;
+    if (toNeuron) {
+      toNeuron = false;
+      const heading = document.querySelector("#neuron-view h2");
+      if (heading) heading.focus();
+    }
+    if (!refocus) return;
+    const again = Array.from(document.querySelectorAll("#neuron .map.pickable .map-box"))
+      .find(function (m) { return m.getAttribute("aria-label") === refocus; });
+    refocus = null;
+    if (again) again.focus();
   });
 
   // ------------------------------------------------------------ restore from the URL
 
-  const q = new URLSearchParams(location.search);
+  // The state the link held, made valid by the server (app/networks/explain_link.py).
+  const q = new URLSearchParams(form.dataset.query || location.search);
   for (const name of ["layer", "channel", "cell"]) field(name).value = q.get(name) || "";
   if (q.get("method")) setRadio("method", q.get("method"));
   if (q.get("target")) $("ex-target").value = q.get("target");

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from app.classroom import ownership
-from app.errors import InvalidInput, NotFound
-from app.training import builder
+from app.errors import InvalidInput
+from app.training import builder, builder_link
 from app.web.dependencies import DatasetsDep, JobsDep, QueueDep, SettingsDep, TokenDep
 from app.web.templating import templates
 from app.web.tokens import give_token, token_or_new
@@ -20,30 +18,19 @@ MAX_FIELDS = 2000  # 50 layers × their arguments, with room to spare
 
 
 @router.get("/builder", response_class=HTMLResponse)
-def builder_page(request: Request, settings: SettingsDep, datasets: DatasetsDep, jobs: JobsDep,
-                 preset: str = "mnist_book",
-                 dataset: Annotated[str | None, Query(max_length=64, description=(
-                     "Start from a model fitted to this dataset"))] = None,
-                 job: Annotated[str | None, Query(max_length=64, description=(
-                     "Start from this job's architecture and settings"))] = None) -> Response:
-    """A preset; or (`?dataset=ID`, from a dataset's page) a model fitted to that dataset; or
-    (`?job=ID`, "Train again") a job's architecture and settings."""
-    state, notice = builder.BuilderState.from_preset(preset), None
-    chosen = {d.id: d for d in datasets.list_datasets()}.get(dataset or "")
-    if chosen is not None:
-        state = builder.starting_state(chosen)
-    if job:
-        try:
-            row = jobs.get(job, "query.job")
-            state = builder.BuilderState.from_job(row.dataset, row.name, row.architecture,
-                                                  row.training)
-            notice = (f"The architecture and settings of job {row.id} ({row.name}), seed "
-                      "included: change one thing and train, then compare the two.")
-        except NotFound as exc:
-            notice = exc.message
+def builder_page(request: Request, settings: SettingsDep, datasets: DatasetsDep,
+                 jobs: JobsDep) -> Response:
+    """The state its address holds (app/training/builder_link.py): a preset (`?preset=`),
+    every layer and setting (`?l=…&l=…&epochs=…`, what the page writes as it changes), a
+    model fitted to a dataset (`?dataset=ID`, from a dataset's page) or a job's architecture
+    and settings (`?job=ID`, "Train again"); a link that does not work as it is opens the
+    nearest state that does, and says what changed."""
+    state, changes, notice = builder_link.from_query(request.query_params.multi_items(),
+                                                      settings, datasets, jobs)
     view = builder.build_view(state, settings, datasets)
-    return templates.TemplateResponse(request, "builder.html",
-                                      {"active": "builder", "v": view, "notice": notice})
+    return templates.TemplateResponse(request, "builder.html", {
+        "active": "builder", "v": view, "notice": notice, "changes": changes,
+        "link": builder_link.url(view.state)})
 
 
 @router.post("/builder/render", response_class=HTMLResponse)
@@ -65,7 +52,7 @@ async def builder_render(request: Request, settings: SettingsDep, datasets: Data
         builder.apply_action(state, action)
     view = builder.build_view(state, settings, datasets)
     return templates.TemplateResponse(request, "partials/builder_form.html",
-                                      {"v": view, "mode": mode})
+                                      {"v": view, "mode": mode, "link": builder_link.url(view.state)})
 
 
 @router.post("/builder/train", response_class=HTMLResponse)
@@ -75,16 +62,19 @@ async def builder_train(request: Request, settings: SettingsDep, datasets: Datas
     view = builder.build_view(builder.parse_form(form), settings, datasets)
     # Refusals are shown in the form (as the page's own request, with 200: see web/errors.py).
     if not view.valid:
-        return templates.TemplateResponse(request, "partials/builder_form.html", {"v": view})
+        return templates.TemplateResponse(request, "partials/builder_form.html",
+                                          {"v": view, "link": builder_link.url(view.state)})
     token, _ = token_or_new(token)
     try:
         row = jobs.create(builder.job_request(view), ownership.owner_hash(token))
     except ValidationError as exc:
         view.general[:] = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                            for e in exc.errors(include_url=False)]
-        return templates.TemplateResponse(request, "partials/builder_form.html", {"v": view})
+        return templates.TemplateResponse(request, "partials/builder_form.html",
+                                          {"v": view, "link": builder_link.url(view.state)})
     except InvalidInput as exc:
         view.general[:] = [str(exc)]
-        return templates.TemplateResponse(request, "partials/builder_form.html", {"v": view})
+        return templates.TemplateResponse(request, "partials/builder_form.html",
+                                          {"v": view, "link": builder_link.url(view.state)})
     queue.enqueue(row.id)
     return give_token(Response(status_code=204, headers={"HX-Redirect": f"/jobs/{row.id}"}), token)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 import numpy as np
 from fastapi import APIRouter, Form, Request
@@ -20,7 +21,7 @@ from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
 from app.errors import InvalidInput
 from app.imaging.decoding import DATA_URL_PATTERN, decode_data_url
-from app.networks import explain, explain_view, inference, inputs
+from app.networks import explain, explain_link, explain_view, inference, inputs
 from app.networks.inference import LoadedModels
 from app.networks.registry import DEFAULT_MODEL, MODEL_ID_PATTERN, ModelInfo, Registry
 from app.validation import Blank
@@ -112,10 +113,11 @@ def _cell(text: str | None) -> tuple[int, int] | None:
 
 
 @router.get("/explain", response_class=HTMLResponse)
-def explain_page(request: Request, registry: RegistryDep, datasets: DatasetsDep,
-                 model: str = DEFAULT_MODEL) -> Response:
-    models = registry.list_models()
-    info = next((m for m in models if m.id == model), None) or registry.get(DEFAULT_MODEL)
+def explain_page(request: Request, registry: RegistryDep, models: ModelsDep,
+                 datasets: DatasetsDep) -> Response:
+    """The state its link holds (app/networks/explain_link.py), made valid where it is not,
+    with what changed; the page's script restores it (static/js/explain.js)."""
+    state, info, changes = explain_link.repair(request.query_params, registry, models, datasets)
     dataset_note = None
     if not info.dataset:
         dataset_note = "This model was uploaded without naming its dataset: it has no test images."
@@ -129,8 +131,9 @@ def explain_page(request: Request, registry: RegistryDep, datasets: DatasetsDep,
                             "server, so its test images cannot be picked: draw or upload an "
                             "image instead.")
     return templates.TemplateResponse(request, "explain.html", {
-        "active": "explain", "models": models, "info": info, "draws": draws(info),
-        "dataset_note": dataset_note,
+        "active": "explain", "models": registry.list_models(), "info": info,
+        "draws": draws(info), "dataset_note": dataset_note, "changes": changes,
+        "state_query": urlencode(state),
     })
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -142,20 +143,38 @@ def job_cancel(job_id: JobPath, request: Request, jobs: JobsDep, token: TokenDep
 
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(request: Request, jobs: JobsDep, settings: SettingsDep, datasets: DatasetsDep,
-                 token: TokenDep,
-                 picked: Annotated[list[str] | None, Query(alias="jobs", max_length=64)] = None
-                 ) -> Response:
-    """`/compare?jobs=a,b,c`: the URL is the comparison. Ticked boxes (`jobs=a&jobs=b`) and
-    the page's own add and remove links come back to that one canonical form."""
-    ids = [p.strip() for value in picked or [] for p in value.split(",") if p.strip()]
+                 token: TokenDep) -> Response:
+    """`/compare?jobs=a,b,c` (and `&only=differences`): the URL is the comparison. Ticked
+    boxes (`jobs=a&jobs=b`) come back to that one canonical form. A link naming jobs that
+    are not here (or twice, or too many) opens with the ones that can be compared, and
+    says what it left out."""
+    picked = request.query_params.getlist("jobs")
+    ids = [p.strip() for value in picked for p in value.split(",") if p.strip()]
     canonical = ",".join(dict.fromkeys(ids))
-    if picked and (len(picked) > 1 or canonical != picked[0]):
-        return RedirectResponse(f"/compare?jobs={canonical}", status_code=303)
-    context: dict[str, Any] = {"active": "jobs", "ids": ids, "error": None, "cmp": None,
-                               "recent": jobs.list_jobs(limit=30), "colours": JOB_COLOURS}
-    if ids:
+    only = request.query_params.get("only", "")
+    if len(picked) > 1:
+        query = {"jobs": canonical, **({"only": only} if only else {})}
+        return RedirectResponse("/compare?" + urlencode(query, safe=","), status_code=303)
+
+    def exists(job_id: str) -> bool:
         try:
-            context["cmp"] = compare_jobs(canonical, jobs, settings, datasets, token)
+            jobs.get(job_id)
+            return True
+        except NotFound:
+            return False
+
+    ids, changes = comparison.repair_ids(ids, settings.max_compare_jobs, exists)
+    if only not in ("", "differences"):
+        changes.append(f"only {only[:20]!r} is not \"differences\": showing every setting")
+        only = ""
+    context: dict[str, Any] = {
+        "active": "jobs", "ids": ids, "error": None, "cmp": None, "changes": changes,
+        "recent": jobs.list_jobs(limit=30), "colours": JOB_COLOURS, "only": only == "differences",
+        "link": "/compare?" + urlencode({"jobs": ",".join(ids), **({"only": only} if only else {})},
+                                        safe=",") if ids else "/compare"}
+    if len(ids) >= 2:
+        try:
+            context["cmp"] = compare_jobs(",".join(ids), jobs, settings, datasets, token)
             rows = jobs.get_many(ids)
             context["table"] = [(d, comparison.differs(d)) for d in comparison.side_by_side(rows)]
             context["series"] = [
@@ -165,4 +184,6 @@ def compare_page(request: Request, jobs: JobsDep, settings: SettingsDep, dataset
                 for i, j in enumerate(context["cmp"].jobs)]
         except (InvalidInput, NotFound) as exc:
             context["error"] = f"{exc.message}"
+    elif ids and not changes:
+        context["error"] = "name at least two jobs to compare: add one below"
     return templates.TemplateResponse(request, "compare.html", context)
