@@ -29,19 +29,27 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
-def latency(client: httpx.Client, n: int, png: bytes) -> tuple[list[float], list[float]]:
-    health, pred = [], []
+def server_ms(response: httpx.Response) -> float:
+    """The server's own time (its Server-Timing header: app;dur=N), from request to answer."""
+    return float(response.headers["server-timing"].split("dur=")[1])
+
+
+def latency(client: httpx.Client, n: int, png: bytes
+            ) -> tuple[list[float], list[float], list[float], list[float]]:
+    health, pred, health_server, pred_server = [], [], [], []
     for _ in range(20):  # warm up both
         client.get("/healthz")
         client.post("/predict", files={"file": ("d.png", png, "image/png")})
     for _ in range(n):
         t = time.perf_counter()
-        client.get("/healthz").raise_for_status()
+        r = client.get("/healthz").raise_for_status()
         health.append(time.perf_counter() - t)
+        health_server.append(server_ms(r))
         t = time.perf_counter()
-        client.post("/predict", files={"file": ("d.png", png, "image/png")}).raise_for_status()
+        r = client.post("/predict", files={"file": ("d.png", png, "image/png")}).raise_for_status()
         pred.append(time.perf_counter() - t)
-    return health, pred
+        pred_server.append(server_ms(r))
+    return health, pred, health_server, pred_server
 
 
 def throughput(url: str, clients: int, seconds: float, pngs: list[bytes]) -> tuple[float, int]:
@@ -79,13 +87,16 @@ def main() -> None:
         server = Server(Path(tmp))
         try:
             with httpx.Client(base_url=server.url, timeout=30) as client:
-                health, pred = latency(client, args.requests, pngs[0])
+                health, pred, health_server, pred_server = latency(client, args.requests, pngs[0])
             mh, mp = statistics.median(health), statistics.median(pred)
             print(f"{args.requests} requests each, interleaved, one client, keep-alive")
             print(f"GET /healthz   median {mh * 1e3:6.2f} ms   p95 {percentile(health, 95) * 1e3:6.2f} ms")
             print(f"POST /predict  median {mp * 1e3:6.2f} ms   p95 {percentile(pred, 95) * 1e3:6.2f} ms"
                   f"   (280×280 PNG, {len(pngs[0])} bytes)")
             print(f"ratio of medians {mp / mh:.2f}× (budget 2×)")
+            print(f"server time (Server-Timing), medians: /healthz "
+                  f"{statistics.median(health_server):.2f} ms, /predict "
+                  f"{statistics.median(pred_server):.2f} ms")
             for clients in (8, 32):
                 rps, errors = throughput(server.url, clients, args.seconds, pngs)
                 print(f"{clients:2d} concurrent clients: {rps:7.1f} predictions/s, {errors} errors")

@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 import numpy as np
 
 from app.datasets.catalog import DatasetCatalog
-from app.errors import InvalidInput, NotFound
+from app.errors import InvalidInput
 from app.imaging.map_grid import MapGrid, heat_overlay_url, map_grid
 from app.imaging.rendering import SignedScale, data_url, png_bytes
 from app.networks import explain_view, inputs
@@ -200,12 +200,9 @@ def repair_link(query: Mapping[str, str], registry: Registry, datasets: DatasetC
     link = DrawLink()
     changes = link.changes
     wanted = query.get("model", DEFAULT_MODEL)
-    try:
-        info = registry.get(wanted)
-    except (NotFound, InvalidInput):
-        info = registry.get(DEFAULT_MODEL)
-        changes.append(f"there is no model {wanted[:64]!r} here: showing {info.id}, the "
-                       "shipped model")
+    info, change = registry.get_or_shipped(wanted)
+    if change:
+        changes.append(change)
     link.model = info.id
     given = [k for k in ("d", "test", "px") if query.get(k)]
     if len(given) > 1:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 
 from app.datasets.catalog import DatasetCatalog
-from app.errors import InvalidInput, NotFound
+from app.errors import InvalidInput
 from app.networks import draw_view, explain, explain_view
 from app.networks.inference import LoadedModels
 from app.networks.registry import DEFAULT_MODEL, ModelInfo, Registry
@@ -35,12 +35,9 @@ def repair(query: Mapping[str, str], registry: Registry, models: LoadedModels,
     q = {k: query[k] for k in FIELDS if query.get(k)}
     changes: list[str] = []
     wanted = q.get("model", DEFAULT_MODEL)
-    try:
-        info = registry.get(wanted)
-    except (NotFound, InvalidInput):
-        info = registry.get(DEFAULT_MODEL)
-        changes.append(f"there is no model {wanted[:64]!r} here: showing {info.id}, the "
-                       "shipped model")
+    info, change = registry.get_or_shipped(wanted)
+    if change:
+        changes.append(change)
     q["model"] = info.id
     draws = info.input_shape == (28, 28, 1)
     source = q.get("source", "draw" if draws else "upload")

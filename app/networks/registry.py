@@ -121,6 +121,15 @@ class Registry:
             return entry[0]
         return _trained_info(self._row(model_id, field))
 
+    def get_or_shipped(self, wanted: str) -> tuple[ModelInfo, str | None]:
+        """For a link: the model it names, or the shipped model and a note saying why."""
+        try:
+            return self.get(wanted), None
+        except (NotFound, InvalidInput):
+            info = self.get(DEFAULT_MODEL)
+            return info, (f"there is no model {wanted[:64]!r} here: showing {info.id}, the "
+                          "shipped model")
+
     def _row(self, model_id: str, field: str = "model", with_bytes: bool = False) -> ModelRow:
         with self.database.session() as s:
             q = select(ModelRow).where(ModelRow.id == model_id)
