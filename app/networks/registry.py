@@ -78,6 +78,13 @@ def _trained_info(row: ModelRow) -> ModelInfo:
     )
 
 
+def new_model_id(name: str) -> str:
+    """A fresh id: the name (its first 40 characters, where they make a valid id) and 8 random
+    hex digits."""
+    base = name[:40]
+    return f"{base}-{secrets.token_hex(4)}" if MODEL_ID.match(base) else f"model-{secrets.token_hex(4)}"
+
+
 class Registry:
     """Every model this application knows, by id."""
 
@@ -187,9 +194,7 @@ class Registry:
                      keras_bytes: bytes, job_id: str | None = None,
                      owner: str | None = None, nickname: str | None = None,
                      class_code: str | None = None) -> str:
-        base = name[:40]
-        model_id = (f"{base}-{secrets.token_hex(4)}" if MODEL_ID.match(base)
-                    else f"model-{secrets.token_hex(4)}")
+        model_id = new_model_id(name)
         with self.database.begin() as s:
             s.add(ModelRow(id=model_id, name=name, owner=owner, dataset=dataset,
                            input_shape=list(input_shape), class_names=list(class_names),
@@ -204,9 +209,7 @@ class Registry:
                       class_names: list[str], total_params: int, keras_bytes: bytes,
                       owner: str | None) -> str:
         """Store a model someone uploaded, once app/networks/uploads.py has checked it."""
-        base = name[:40]
-        model_id = (f"{base}-{secrets.token_hex(4)}" if MODEL_ID.match(base)
-                    else f"model-{secrets.token_hex(4)}")
+        model_id = new_model_id(name)
         with self.database.begin() as s:
             s.add(ModelRow(id=model_id, name=name, owner=owner, dataset=dataset,
                            input_shape=list(input_shape), class_names=list(class_names),
