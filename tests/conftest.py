@@ -1,16 +1,28 @@
-"""Shared fixtures: a real uvicorn server on loopback, and an httpx client for it."""
+"""Shared fixtures.
+
+Most tests drive one application per session in-process (FastAPI's TestClient: no socket,
+no second Python, TensorFlow imported once), as datasette's tests do. Its embedded worker is
+a real process, so jobs really train. The browser tests and the server-sent-events tests
+reach the same application through a real uvicorn serving it on loopback from a thread.
+Only the tests about the process itself (signals, crashes, start-up, upgrades, Redis and
+PostgreSQL topologies, the CLI, memory under load) start `uvicorn app.main:app` as its own
+process (`Server`).
+"""
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,8 +30,12 @@ import pytest
 pytest_plugins = ["tests.services"]  # the PostgreSQL and Redis fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The session application's administrator (classes are made with it).
+ADMIN = "session-admin-" + secrets.token_hex(12)
+FINISHED = ("succeeded", "failed", "cancelled")
 
 
 def free_port() -> int:
@@ -28,7 +44,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# ------------------------------------------------------------------ a server process
+
+
 class Server:
+    """`uvicorn app.main:app` as its own process: for the tests about the process."""
+
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -36,7 +57,7 @@ class Server:
         self.log = data_dir / "server.log"
         self.data_dir = data_dir
         full_env = {**os.environ, "CNNPG_DATA_DIR": str(data_dir),
-                    "CNNPG_DATASETS_DIR": str(ROOT / "tests" / "data"), "CNNPG_WORKERS": "0",
+                    "CNNPG_DATASETS_DIR": str(DATA), "CNNPG_WORKERS": "0",
                     **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
@@ -64,17 +85,155 @@ class Server:
             self.proc.wait()
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("server"))
-    yield srv
-    srv.stop()
+# ------------------------------------------------------------------ in-process applications
+
+
+class Playground:
+    """One application in this process: its settings, its services and a client for it."""
+
+    def __init__(self, settings: Any, client: Any) -> None:
+        self.settings = settings
+        self.client = client
+        self.app = client.app
+        self._live: LiveServer | None = None
+
+    @property
+    def services(self) -> Any:
+        return self.app.state.services
+
+    def new_client(self, **kwargs: Any) -> Any:
+        """Another client of the same application, with its own cookies (another visitor),
+        sharing the running application's event loop (never enter it with `with`: that
+        would start the application's lifespan a second time)."""
+        from fastapi.testclient import TestClient
+
+        fresh = TestClient(self.app, **kwargs)
+        fresh.portal = self.client.portal
+        return fresh
+
+    @property
+    def live(self) -> LiveServer:
+        """A real uvicorn serving this application on loopback (started on first use)."""
+        if self._live is None:
+            self._live = LiveServer(self.app)
+        return self._live
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+
+
+class LiveServer:
+    """uvicorn on loopback, in a thread, serving an application whose lifespan is already
+    running (so it shares its services): for browsers and server-sent events."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.app = app
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, lifespan="off",
+                                log_level="warning", timeout_graceful_shutdown=2)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name="live-server")
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the live server did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """End the live job streams first (as SIGTERM does for a server process), so that
+        uvicorn need not wait for them."""
+        live = getattr(self.app.state, "live", None)
+        if live is not None:
+            live.close_from_thread()
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@contextmanager
+def playground_app(data_dir: Path, **settings: Any) -> Iterator[Playground]:
+    """An application built from these settings (defaults: the tests' datasets, no workers),
+    running in this process until the block ends."""
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.web.application import create_app
+
+    values = {"data_dir": data_dir, "datasets_dir": DATA, "workers": 0, **settings}
+    chosen = Settings(**values)
+    with TestClient(create_app(chosen)) as client:
+        pg = Playground(chosen, client)
+        try:
+            yield pg
+        finally:
+            pg.close()
 
 
 @pytest.fixture(scope="session")
-def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as c:
-        yield c
+def playground(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Playground]:
+    """The session's application: one worker process, the administrator token ADMIN."""
+    with playground_app(tmp_path_factory.mktemp("session"), workers=1, admin_token=ADMIN) as pg:
+        yield pg
+
+
+@pytest.fixture(scope="session")
+def client(playground: Playground) -> Any:
+    return playground.client
+
+
+@pytest.fixture
+def visitor(playground: Playground) -> Any:
+    """A client of the session's application with no cookies yet: a new visitor."""
+    return playground.new_client()
+
+
+@pytest.fixture(scope="session")
+def server(playground: Playground) -> LiveServer:
+    return playground.live
+
+
+@pytest.fixture
+def make_playground(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Playground]]:
+    """Another application with its own settings (limits, models, tokens), in this process."""
+    stack: list[Any] = []
+
+    def make(**settings: Any) -> Playground:
+        cm = playground_app(tmp_path_factory.mktemp("app"), **settings)
+        stack.append(cm)
+        return cm.__enter__()
+
+    yield make
+    while stack:
+        stack.pop().__exit__(None, None, None)
+
+
+# ------------------------------------------------------------------ jobs
+
+
+def wait_job(client: Any, job_id: str, done: Callable[[dict], bool] | tuple[str, ...] = FINISHED,
+             timeout: float = 180.0, every: float = 0.1) -> dict:
+    """Poll a job until `done(job)` (or until its status is one of `done`)."""
+    test = done if callable(done) else (lambda job: job["status"] in done)
+    deadline = time.monotonic() + timeout
+    job: dict = {}
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if test(job):
+            return job
+        time.sleep(every)
+    raise AssertionError(f"job {job_id} still {job.get('status')} after {timeout} s: {job}")
+
+
+def wait_running(client: Any, job_id: str, timeout: float = 180.0) -> dict:
+    """A job caught training: running, with at least one batch done."""
+    job = wait_job(client, job_id, lambda j: j["status"] not in ("queued", "running") or (
+        j["status"] == "running" and j["progress"].get("batch", 0) > 0), timeout)
+    assert job["status"] == "running", job
+    return job
 
 
 # ------------------------------------------------------------------ browser

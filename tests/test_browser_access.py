@@ -8,14 +8,12 @@ a running job (test_classes.py)."""
 
 from __future__ import annotations
 
-import time
 from urllib.parse import parse_qs, urlparse
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import Server, assert_accessible, browser_page, wait_until
+from tests.conftest import assert_accessible, browser_page, wait_job, wait_until
 from tests.test_browser_explain import seven, stroke_on
 
 pytestmark = pytest.mark.browser
@@ -27,35 +25,23 @@ TINY = {"name": "tiny", "input_shape": [28, 28, 1], "layers": [
 
 
 @pytest.fixture(scope="module")
-def access_server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("access"), {"CNNPG_WORKERS": "1"})
-    yield srv
-    srv.stop()
-
-
-def wait_job(c: httpx.Client, job_id: str, done, timeout: float = 180.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = c.get(f"/api/jobs/{job_id}").json()
-        if done(job):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(job)
+def access_server(server):
+    return server
 
 
 @pytest.fixture(scope="module")
-def jobs(access_server):
+def jobs(playground):
     """A finished job, and one caught running (with its owner's token, to cancel it)."""
-    with httpx.Client(base_url=access_server.url, timeout=60) as c:
-        quick = c.post("/api/jobs", json={"architecture": TINY, "dataset": "mnist", "training": {
-            "epochs": 2, "train_samples": 600, "validation_split": 0.1, "seed": 1}}).json()["id"]
-        done = wait_job(c, quick, lambda j: j["status"] in ("succeeded", "failed"))
-        assert done["status"] == "succeeded", done["error"]
-        r = c.post("/api/jobs", json={"architecture": TINY, "dataset": "mnist", "training": {
-            "epochs": 50, "train_samples": 5000, "batch_size": 8, "learning_rate": 0.003}})
-        slow, token = r.json()["id"], r.headers["x-owner-token"]
-        yield {"quick": quick, "model": done["result"]["model_id"], "slow": slow, "token": token}
-        c.post(f"/api/jobs/{slow}/cancel", headers={"X-Owner-Token": token})
+    c = playground.new_client()
+    quick = c.post("/api/jobs", json={"architecture": TINY, "dataset": "mnist", "training": {
+        "epochs": 2, "train_samples": 600, "validation_split": 0.1, "seed": 1}}).json()["id"]
+    done = wait_job(c, quick, lambda j: j["status"] in ("succeeded", "failed"))
+    assert done["status"] == "succeeded", done["error"]
+    r = c.post("/api/jobs", json={"architecture": TINY, "dataset": "mnist", "training": {
+        "epochs": 50, "train_samples": 5000, "batch_size": 8, "learning_rate": 0.003}})
+    slow, token = r.json()["id"], r.headers["x-owner-token"]
+    yield {"quick": quick, "model": done["result"]["model_id"], "slow": slow, "token": token}
+    c.post(f"/api/jobs/{slow}/cancel", headers={"X-Owner-Token": token})
 
 
 def visit(pg, path: str, label: str = "", idle: bool = True) -> None:
@@ -65,9 +51,9 @@ def visit(pg, path: str, label: str = "", idle: bool = True) -> None:
     assert_accessible(pg, label or path)
 
 
-def test_every_page_passes_axe(browser, access_server, jobs):
-    with httpx.Client(base_url=access_server.url, timeout=60) as c, \
-            browser_page(browser, access_server.url) as pg:
+def test_every_page_passes_axe(browser, access_server, jobs, client):
+    c = client
+    with browser_page(browser, access_server.url) as pg:
         # A job page while its job runs (its panel pushed live), then cancelled.
         wait_job(c, jobs["slow"], lambda j: j["status"] == "running"
                  and (j["progress"] or {}).get("batch", 0) > 0)

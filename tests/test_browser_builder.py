@@ -1,4 +1,5 @@
-"""The Model Builder and job pages in Debian's chromium, with a real worker training."""
+"""The Model Builder and job pages in Debian's chromium, with the session's real worker
+training."""
 
 from __future__ import annotations
 
@@ -7,16 +8,14 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import Server, browser_page
+from tests.conftest import browser_page
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def train_server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("builder"), {"CNNPG_WORKERS": "1"})
-    yield srv
-    srv.stop()
+def train_server(server):
+    return server
 
 
 @pytest.fixture
@@ -96,13 +95,11 @@ def test_train_from_a_preset_and_watch_the_progress(bpage):
     expect(pg.locator("#job-rows tr").first).to_have_attribute("data-status", "succeeded")
 
 
-def test_a_script_for_a_name_is_shown_as_text(bpage, train_server):
-    import httpx
-
-    from tests.test_jobs import QUICK
+def test_a_script_for_a_name_is_shown_as_text(bpage, client):
+    from tests.job_bodies import QUICK
 
     name = "<script>alert(1)</script>"
-    job = httpx.post(f"{train_server.url}/api/jobs", json={**QUICK, "name": name}).json()["id"]
+    job = client.post("/api/jobs", json={**QUICK, "name": name}).json()["id"]
     dialogs: list[str] = []
     bpage.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     for path in ("/jobs", f"/jobs/{job}", "/draw"):
@@ -110,3 +107,4 @@ def test_a_script_for_a_name_is_shown_as_text(bpage, train_server):
         if path != "/draw":
             expect(bpage.get_by_text(name).first).to_be_visible()
     assert dialogs == []
+    client.post(f"/api/jobs/{job}/cancel")

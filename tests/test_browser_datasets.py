@@ -5,42 +5,19 @@ builder fitted to it; refusals shown in the page."""
 from __future__ import annotations
 
 import re
-import shutil
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import CHROMIUM, Server, browser_page
+from tests.conftest import browser_page
 from tests.dataset_zips import cifar_zip, class_images, tiny_png, zip_bytes
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def camera_browser():
-    """Chromium with its fake camera (a moving test pattern), allowed without a prompt."""
-    if not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: the test command installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    expect.set_options(timeout=15_000)
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
-        )
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def pages_server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("dataset-pages"))
-    yield srv
-    srv.stop()
+def pages_server(server):
+    return server
 
 
 @pytest.fixture
@@ -62,7 +39,7 @@ def frames(page, i: int) -> int:
     return int(page.locator(".webcam-class").nth(i).get_attribute("data-frames"))
 
 
-def test_webcam_frames_become_a_dataset(pg, pages_server):
+def test_webcam_frames_become_a_dataset(pg, pages_server, client):
     pg.goto(pg.base_url + "/datasets/webcam")
     classes = pg.locator(".webcam-class")
     expect(classes).to_have_count(2)
@@ -92,7 +69,7 @@ def test_webcam_frames_become_a_dataset(pg, pages_server):
         test = int(block.locator(".count-test").inner_text())
         assert (train + test, test >= 1) == (n, True)
         expect(block.locator("img")).to_have_count(min(train, 8))
-    ds = httpx.get(f"{pages_server.url}/api/datasets/{dataset_id}").json()
+    ds = client.get(f"/api/datasets/{dataset_id}").json()
     assert ds["classes"] == sorted(names) and ds["settings"]["source"] == "webcam"
     assert ds["input_shape"] == [32, 32, 3] and ds["report"]["skipped"] == []
 

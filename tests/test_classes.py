@@ -1,21 +1,20 @@
-"""Classes end to end: a real server with a real worker, the administrator makes a class in
-the browser, two students join (one in the browser, one through the API), each trains a
-small model on the tests/data digits, the teacher's dashboard shows both live, the
-teacher cancels one job, and a student can neither see the dashboard nor another
-student's nickname. Then every kind of bad input, and axe on the class pages."""
+"""Classes end to end: the session's application with its real worker; the administrator
+makes a class in the browser (through a real uvicorn), two students join (one in the
+browser, one through the API), each trains a small model on the tests/data digits, the
+teacher's dashboard shows both live, the teacher cancels one job, and a student can neither
+see the dashboard nor another student's nickname. Then every kind of bad input, and axe on
+the class pages."""
 
 from __future__ import annotations
 
 import sqlite3
-import time
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import Server, assert_accessible, browser_page
+from tests.conftest import ADMIN, assert_accessible, browser_page, wait_job
 
-ADMIN = "class-admin-3f9c1d7e5b2a4c68"
 TINY = {"name": "tiny", "input_shape": [28, 28, 1], "layers": [
     {"type": "Conv2D", "filters": 4, "kernel_size": 3, "activation": "relu"},
     {"type": "MaxPooling2D", "pool_size": 2}, {"type": "Flatten"},
@@ -28,18 +27,13 @@ SLOW = {"architecture": TINY, "dataset": "mnist",
 
 
 @pytest.fixture(scope="module")
-def class_server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("classes"), {
-        "CNNPG_WORKERS": "1", "CNNPG_ADMIN_TOKEN": ADMIN, "CNNPG_MAX_CLASS_SIZE": "3",
-        "CNNPG_HEARTBEAT_TIMEOUT": "10"})
-    yield srv
-    srv.stop()
+def class_server(server):
+    return server
 
 
 @pytest.fixture(scope="module")
-def cc(class_server):
-    with httpx.Client(base_url=class_server.url, timeout=60) as c:
-        yield c
+def cc(client):
+    return client
 
 
 def make_class(cc, name="Year 11") -> dict:
@@ -50,16 +44,6 @@ def make_class(cc, name="Year 11") -> dict:
 
 def join(cc, code, nickname) -> httpx.Response:
     return cc.post(f"/api/classes/{code}/join", json={"nickname": nickname})
-
-
-def wait_job(cc, job_id, done, timeout=180.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = cc.get(f"/api/jobs/{job_id}").json()
-        if done(job):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id}: {job}")
 
 
 @pytest.mark.browser
@@ -157,7 +141,9 @@ def test_a_class_from_creation_to_the_leaderboard(browser, class_server, cc):
         expect(ada.locator("#step-train .yours")).to_contain_text(f"{accuracy * 100:.2f}%")
 
 
-def test_bad_input(class_server, cc):
+def test_bad_input(make_playground):
+    small = make_playground(admin_token=ADMIN, max_class_size=3)
+    cc = small.client
     # Only the administrator makes classes.
     assert cc.post("/api/classes", json={"name": "x"}).status_code == 403
     r = cc.post("/api/classes", json={"name": "x"}, headers={"X-Owner-Token": "not-the-admin-" * 3})
@@ -170,7 +156,7 @@ def test_bad_input(class_server, cc):
     # Unknown and expired codes.
     r = join(cc, "ZZZZZZ", "Ann")
     assert r.status_code == 404 and "no class with the code" in r.json()["detail"][0]["msg"]
-    with sqlite3.connect(class_server.data_dir / "playground.db") as db:
+    with sqlite3.connect(small.settings.data_dir / "playground.db") as db:
         db.execute("UPDATE classes SET expires = '2000-01-01 00:00:00' WHERE code = ?",
                    (other["code"],))
     r = join(cc, other["code"], "Ann")
@@ -185,7 +171,7 @@ def test_bad_input(class_server, cc):
     assert join(cc, code, "Ann").status_code == 201
     r = join(cc, code, "ANN")
     assert r.status_code == 409 and "already called" in r.json()["detail"]
-    # The class is full at CNNPG_MAX_CLASS_SIZE (3 here).
+    # The class is full at CNNPG_MAX_CLASS_SIZE (3 in this application).
     assert join(cc, code, "Ben").status_code == 201
     assert join(cc, code, "Cai").status_code == 201
     r = join(cc, code, "Dee")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, Server
+from tests.conftest import ROOT, playground_app
 
 
 def test_train_a_preset_from_the_command_line(tmp_path):
@@ -26,14 +26,9 @@ def test_train_a_preset_from_the_command_line(tmp_path):
     accuracy = float(line.split("test accuracy ")[1].split(" ")[0])
     # Chance is 0.10; seeds 0-5 gave 0.845-0.896 here (seeded, and with margin for another CPU).
     assert accuracy > 0.8
-    srv = Server(tmp_path)  # the web server sees it in the registry
-    try:
-        import httpx
-
-        models = {m["id"]: m for m in httpx.get(f"{srv.url}/api/models").json()}
+    with playground_app(tmp_path) as pg:  # the web application sees it in the registry
+        models = {m["id"]: m for m in pg.client.get("/api/models").json()}
         assert models[model_id]["test_accuracy"] == pytest.approx(accuracy, abs=1e-4)
-    finally:
-        srv.stop()
 
 
 def test_unknown_preset_is_refused(tmp_path):

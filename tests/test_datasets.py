@@ -13,7 +13,7 @@ import pytest
 
 from app.classroom import ownership
 from app.datasets.uploads import held_out, min_per_class, split
-from tests.conftest import Server
+from tests.conftest import playground_app, wait_job
 from tests.dataset_zips import (
     CLASSES,
     as_photo_file,
@@ -28,11 +28,9 @@ from tests.dataset_zips import (
     zip_bytes,
 )
 from tests.digits_data import encode
-from tests.test_jobs import wait_for
 
-LIMITS = {"CNNPG_MAX_DATASET_ZIP_BYTES": "2000000", "CNNPG_MAX_DATASET_EXPANDED_BYTES": "4000000",
-          "CNNPG_MAX_DATASET_IMAGES": "300", "CNNPG_MAX_DATASET_CLASSES": "5",
-          "CNNPG_MAX_IMAGE_PIXELS": "1000000"}
+LIMITS = {"max_dataset_zip_bytes": 2_000_000, "max_dataset_expanded_bytes": 4_000_000,
+          "max_dataset_images": 300, "max_dataset_classes": 5, "max_image_pixels": 1_000_000}
 # A small CNN with Keras' own augmentation in front, one output per class.
 ARCHITECTURE = {"name": "cifar3_cnn", "input_shape": [32, 32, 3], "layers": [
     {"type": "RandomFlip", "mode": "horizontal"},
@@ -46,16 +44,16 @@ ARCHITECTURE = {"name": "cifar3_cnn", "input_shape": [32, 32, 3], "layers": [
 
 
 @pytest.fixture(scope="module")
-def ds_server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("datasets"), {"CNNPG_WORKERS": "1", **LIMITS})
-    yield srv
-    srv.stop()
+def dc(client):
+    """The session's application: its worker trains on the uploaded dataset."""
+    return client
 
 
 @pytest.fixture(scope="module")
-def dc(ds_server):
-    with httpx.Client(base_url=ds_server.url, timeout=120) as c:
-        yield c
+def limited(tmp_path_factory):
+    """An application with small upload limits (no worker: nothing trains here)."""
+    with playground_app(tmp_path_factory.mktemp("datasets"), **LIMITS) as pg:
+        yield pg
 
 
 def upload(client: httpx.Client, data: bytes, name: str = "cifar three", filename="data.zip",
@@ -65,12 +63,14 @@ def upload(client: httpx.Client, data: bytes, name: str = "cifar three", filenam
                        files={"file": (filename, data, "application/zip")})
 
 
-def stored(server: Server) -> tuple[int, int, list[str]]:
-    """Dataset rows, array rows, and zips left in the upload folder."""
-    with sqlite3.connect(server.data_dir / "playground.db") as db:
-        rows = db.execute("select count(*) from datasets").fetchone()[0]
-        arrays = db.execute("select count(*) from dataset_arrays").fetchone()[0]
-    folder = server.data_dir / "dataset-uploads"
+def stored(pg, dataset_id: str | None = None) -> tuple[int, int, list[str]]:
+    """Dataset rows, array rows (all, or one dataset's), and zips left in the upload folder."""
+    where, args = ("where id = ?", (dataset_id,)) if dataset_id else ("", ())
+    array_where = "where dataset_id = ?" if dataset_id else ""
+    with sqlite3.connect(pg.settings.data_dir / "playground.db") as db:
+        rows = db.execute(f"select count(*) from datasets {where}", args).fetchone()[0]
+        arrays = db.execute(f"select count(*) from dataset_arrays {array_where}", args).fetchone()[0]
+    folder = pg.settings.data_dir / "dataset-uploads"
     return rows, arrays, sorted(p.name for p in folder.glob("*")) if folder.is_dir() else []
 
 
@@ -89,7 +89,7 @@ def test_split_is_stratified_and_seeded():
     assert min_per_class(0.2) == 3 and min_per_class(0.5) == 2
 
 
-def test_a_zip_of_cifar_photos_trains_and_predicts_with_its_class_names(dc, ds_server):
+def test_a_zip_of_cifar_photos_trains_and_predicts_with_its_class_names(dc, playground):
     jpeg = as_photo_file(1)[1]
     corrupt = jpeg[:len(jpeg) // 2]  # a JPEG cut short: its header reads, its pixels do not
     junk = {"cifar3/README.txt": b"three classes", "cifar3/.DS_Store": b"\x00\x01",
@@ -120,7 +120,7 @@ def test_a_zip_of_cifar_photos_trains_and_predicts_with_its_class_names(dc, ds_s
     job = dc.post("/api/jobs", json={"architecture": ARCHITECTURE, "dataset": ds["id"], "training": {
         "optimizer": "adam", "learning_rate": 0.002, "batch_size": 16, "epochs": 15, "seed": 1}})
     assert job.status_code == 202, job.text
-    done = wait_for(dc, job.json()["id"], ("succeeded", "failed"), timeout=240)
+    done = wait_job(dc, job.json()["id"], ("succeeded", "failed"), timeout=240)
     assert done["status"] == "succeeded", done["error"]
     result = done["result"]
     assert result["test_accuracy"] > 0.6, result  # chance is 1/3
@@ -168,7 +168,7 @@ def test_a_zip_of_cifar_photos_trains_and_predicts_with_its_class_names(dc, ds_s
     r = dc.post("/predict", params={"model": model_id},
                 files={"file": ("p.png", encode(photo(picks[0]), "PNG"), "image/png")})
     assert r.json()["class_name"] in ds["classes"]
-    assert stored(ds_server) == (0, 0, [])
+    assert stored(playground, ds["id"])[:2] == (0, 0)
 
 
 def secrets_token() -> str:
@@ -224,7 +224,8 @@ BAD_ZIPS = {
 
 
 @pytest.mark.parametrize("case", BAD_ZIPS, ids=list(BAD_ZIPS))
-def test_bad_zips_are_refused_with_nothing_stored(dc, ds_server, case):
+def test_bad_zips_are_refused_with_nothing_stored(limited, case):
+    dc = limited.client
     data, fields, status, fragment = BAD_ZIPS[case]
     before = {d["id"] for d in dc.get("/api/datasets").json()}
     r = upload(dc, data, name=case, **fields)
@@ -234,12 +235,13 @@ def test_bad_zips_are_refused_with_nothing_stored(dc, ds_server, case):
     assert fragment in detail[0]["msg"], detail
     assert {d["id"] for d in dc.get("/api/datasets").json()} == before
     deadline = time.monotonic() + 5  # the ingestion's thread removes its zip as it ends
-    while stored(ds_server)[2] and time.monotonic() < deadline:
+    while stored(limited)[2] and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert stored(ds_server) == (0, 0, [])
+    assert stored(limited) == (0, 0, [])
 
 
-def test_skipped_files_are_listed_and_the_rest_kept(dc):
+def test_skipped_files_are_listed_and_the_rest_kept(limited):
+    dc = limited.client
     data = zip_bytes(two_classes(**{"cats/notes.txt": b"hi", "dogs/bad.png": b"\x89PNG.."}))
     r = upload(dc, data, name="pets", image_size=16, color="grayscale", fit="pad")
     assert r.status_code == 201, r.text

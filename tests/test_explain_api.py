@@ -8,13 +8,12 @@ import math
 import threading
 
 import cv2
-import httpx
 import keras
 import numpy as np
 import pytest
 
 from app.datasets.builtin import load_dataset
-from tests.conftest import Server
+from tests.conftest import playground_app
 from tests.digits_data import DATA
 from tests.explain_models import cifar_model, models_dir
 
@@ -25,13 +24,12 @@ POOLS = ("MaxPooling2D", "AveragePooling2D")
 @pytest.fixture(scope="module")
 def explained(tmp_path_factory):
     folder = models_dir(tmp_path_factory.mktemp("models"), {"cifar_explained": (cifar_model(), "cifar10")})
-    srv = Server(tmp_path_factory.mktemp("explain"), {"CNNPG_MODELS_DIR": str(folder)})
     models = {m: keras.saving.load_model(folder / f"{m}.keras", compile=False, safe_mode=True)
               for m in ("mnist_digits", "cifar_explained")}
     data = {"mnist_digits": load_dataset("mnist", DATA), "cifar_explained": load_dataset("cifar10", DATA)}
-    with httpx.Client(base_url=srv.url, timeout=60) as client:
-        yield client, models, data
-    srv.stop()
+    with playground_app(tmp_path_factory.mktemp("explain"), models_dir=folder) as pg:
+        pg.client.pg = pg
+        yield pg.client, models, data
 
 
 def layer_outputs(model: keras.Model, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -265,10 +263,10 @@ def test_two_users_explaining_different_models_at_once(explained):
     got: dict[str, list] = {m: [] for m in asks}
 
     def user(model_id: str) -> None:
-        with httpx.Client(base_url=str(client.base_url), timeout=60) as own:
-            for _ in range(15):
-                got[model_id].append(own.post(f"/api/models/{model_id}/neuron",
-                                              json=asks[model_id]).json())
+        own = client.pg.new_client()
+        for _ in range(15):
+            got[model_id].append(own.post(f"/api/models/{model_id}/neuron",
+                                          json=asks[model_id]).json())
 
     threads = [threading.Thread(target=user, args=(m,)) for m in asks for _ in range(2)]
     for t in threads:

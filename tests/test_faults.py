@@ -14,9 +14,9 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Server, free_port
+from tests.conftest import ROOT, Server, free_port, playground_app, wait_job, wait_running
 from tests.digits_data import mnist_test
-from tests.test_jobs import QUICK, SLOW, wait_for, wait_running_with_progress
+from tests.job_bodies import SLOW, TINY_JOB
 
 
 def start(args: list[str], data_dir, timeout=60, **extra: str) -> subprocess.CompletedProcess:
@@ -72,30 +72,27 @@ def test_a_corrupt_model_is_reported_not_fatal(tmp_path):
         shutil.copy(ROOT / "models" / f"mnist_digits{suffix}", models)
     (models / "broken.keras").write_bytes(b"PK\x03\x04 this is not a whole zip file")
     shutil.copy(ROOT / "models" / "mnist_digits.json", models / "broken.json")
-    srv = Server(tmp_path / "data", {"CNNPG_MODELS_DIR": str(models)})
-    try:
+    with playground_app(tmp_path / "data", models_dir=models) as pg:
+        c = pg.client
         x, y = mnist_test()
         body = {"pixels": x[0].tolist()}
-        assert {m["id"] for m in httpx.get(f"{srv.url}/api/models").json()} == {"mnist_digits",
-                                                                              "broken"}
-        r = httpx.post(f"{srv.url}/predict", params={"model": "broken"}, json=body, timeout=60)
+        assert {m["id"] for m in c.get("/api/models").json()} == {"mnist_digits", "broken"}
+        r = c.post("/predict", params={"model": "broken"}, json=body)
         assert r.status_code == 503 and "cannot be loaded" in r.json()["detail"]
-        r = httpx.post(f"{srv.url}/predict", json=body, timeout=60)
+        r = c.post("/predict", json=body)
         assert r.status_code == 200 and r.json()["label"] == int(y[0])
-        assert httpx.get(f"{srv.url}/healthz").json() == {"status": "ok"}
-    finally:
-        srv.stop()
+        assert c.get("/healthz").json() == {"status": "ok"}
 
 
 def test_sigterm_mid_job_then_restart(tmp_path):
     env = {"CNNPG_WORKERS": "1"}
     srv = Server(tmp_path, env)
     with httpx.Client(base_url=srv.url, timeout=60) as c:
-        done = c.post("/api/jobs", json=QUICK).json()["id"]
-        model_id = wait_for(c, done, ("succeeded",))["result"]["model_id"]
+        done = c.post("/api/jobs", json=TINY_JOB).json()["id"]
+        model_id = wait_job(c, done, ("succeeded",))["result"]["model_id"]
         running = c.post("/api/jobs", json=SLOW).json()["id"]
-        wait_running_with_progress(c, running)
-        queued = c.post("/api/jobs", json=QUICK).json()["id"]
+        wait_running(c, running)
+        queued = c.post("/api/jobs", json=TINY_JOB).json()["id"]
     srv.proc.send_signal(signal.SIGTERM)
     srv.proc.wait(60)
 
@@ -104,7 +101,7 @@ def test_sigterm_mid_job_then_restart(tmp_path):
         with httpx.Client(base_url=srv.url, timeout=60) as c:
             job = c.get(f"/api/jobs/{running}").json()
             assert job["status"] == "failed" and "server stopped" in job["error"], job
-            assert wait_for(c, queued, ("succeeded", "failed"))["status"] == "succeeded"
+            assert wait_job(c, queued, ("succeeded", "failed"))["status"] == "succeeded"
             assert all(j["status"] != "running" for j in c.get("/api/jobs").json())
             # The finished model survived, whole.
             assert c.get(f"/api/models/{model_id}").status_code == 200
@@ -117,26 +114,36 @@ def test_sigterm_mid_job_then_restart(tmp_path):
         srv.stop()
 
 
-def test_a_job_whose_training_raises_fails_with_the_reason(tmp_path):
-    datasets = tmp_path / "datasets"
-    datasets.mkdir()
-    (datasets / "mnist.npz").write_bytes(b"PK\x03\x04 truncated")  # a corrupt dataset file
-    srv = Server(tmp_path / "data", {"CNNPG_WORKERS": "1", "CNNPG_DATASETS_DIR": str(datasets)})
-    try:
-        with httpx.Client(base_url=srv.url, timeout=60) as c:
-            job = wait_for(c, c.post("/api/jobs", json=QUICK).json()["id"], ("failed", "succeeded"))
-            assert job["status"] == "failed"
-            assert "BadZipFile" in job["error"] or "zip" in job["error"].lower(), job["error"]
-            assert c.get("/healthz").status_code == 200
-    finally:
-        srv.stop()
+def test_a_job_whose_training_raises_fails_with_the_reason(client, playground):
+    """A dataset whose stored arrays are damaged: the job fails with the reason, the worker
+    and the server go on."""
+    from tests.dataset_zips import cifar_zip
+
+    r = client.post("/api/datasets", data={"name": "soon damaged"},
+                    files={"file": ("d.zip", cifar_zip(), "application/zip")})
+    assert r.status_code == 201, r.text
+    dataset = r.json()
+    with sqlite3.connect(playground.settings.data_dir / "playground.db") as db:
+        db.execute("UPDATE dataset_arrays SET npz = ? WHERE dataset_id = ?",
+                   (b"PK\x03\x04 truncated", dataset["id"]))
+    body = {"architecture": {"name": "m", "input_shape": dataset["input_shape"], "layers": [
+        {"type": "Flatten"}, {"type": "Dense", "units": 3, "activation": "softmax"}]},
+        "dataset": dataset["id"], "training": {"epochs": 1}}
+    r = client.post("/api/jobs", json=body)
+    assert r.status_code == 202, r.text
+    job = wait_job(client, r.json()["id"], ("failed", "succeeded"))
+    assert job["status"] == "failed"
+    assert "BadZipFile" in job["error"] or "zip" in job["error"].lower(), job["error"]
+    assert client.get("/healthz").status_code == 200
+    quick = wait_job(client, client.post("/api/jobs", json=TINY_JOB).json()["id"])
+    assert quick["status"] == "succeeded", quick["error"]  # the worker goes on
 
 
 def test_server_sigkilled_mid_job_leaves_no_orphan_and_no_stuck_job(tmp_path):
     srv = Server(tmp_path, {"CNNPG_WORKERS": "1", "CNNPG_HEARTBEAT_TIMEOUT": "3"})
     with httpx.Client(base_url=srv.url, timeout=60) as c:
         job = c.post("/api/jobs", json=SLOW).json()["id"]
-        pid = int(wait_running_with_progress(c, job)["worker"].rsplit(":", 1)[1])
+        pid = int(wait_running(c, job)["worker"].rsplit(":", 1)[1])
     srv.proc.kill()
     srv.proc.wait()
     deadline = time.monotonic() + 10

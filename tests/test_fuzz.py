@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Server
+from tests.conftest import ROOT, playground_app
 
 CASES = 30  # per operation and phase; with --seed, every run sends the same cases
 
@@ -20,9 +20,9 @@ CASES = 30  # per operation and phase; with --seed, every run sends the same cas
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory):
     # No workers: fuzzed jobs just wait in the queue (and fill it: a 429 is documented).
-    srv = Server(tmp_path_factory.mktemp("fuzz"), {"CNNPG_MAX_QUEUED_JOBS": "5"})
-    yield srv
-    srv.stop()
+    # Schemathesis' own command line sends the requests, to a real uvicorn serving it.
+    with playground_app(tmp_path_factory.mktemp("fuzz"), max_queued_jobs=5) as pg:
+        yield pg.live
 
 
 def test_every_operation_with_every_check(fuzz_server, tmp_path):

@@ -1,4 +1,5 @@
-"""Training jobs end to end: real server, real worker processes, real MNIST digits."""
+"""Training jobs end to end: the session's application with its real worker process, real
+MNIST digits; a restart is a new application over the same data directory."""
 
 from __future__ import annotations
 
@@ -6,55 +7,18 @@ import os
 import signal
 import time
 
-import httpx
 import keras
 import numpy as np
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import playground_app, wait_job, wait_running
 from tests.digits_data import DATA
-
-QUICK = {"architecture": "mnist_book", "dataset": "mnist",
-         "training": {"optimizer": "adam", "learning_rate": 0.002, "batch_size": 32, "epochs": 1,
-                      "train_samples": 3000, "validation_split": 0.1, "seed": 3}}
-# Long enough to be caught running: the course model, many epochs.
-SLOW = {"architecture": "mnist_course_dropout", "dataset": "mnist",
-        "training": {"optimizer": "adam", "batch_size": 32, "epochs": 30, "train_samples": 3000}}
-
-
-def wait_for(client, job_id, statuses, timeout=120.0, every=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] in statuses:
-            return job
-        time.sleep(every)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s: {job}")
-
-
-def wait_running_with_progress(client, job_id, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] == "running" and job["progress"].get("batch", 0) > 0:
-            return job
-        assert job["status"] in ("queued", "running"), job
-        time.sleep(0.1)
-    raise AssertionError("no progress")
+from tests.job_bodies import QUICK, SLOW, TINY_JOB
 
 
 @pytest.fixture(scope="module")
-def jobs_server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("jobs"), {"CNNPG_WORKERS": "1",
-                                                   "CNNPG_HEARTBEAT_TIMEOUT": "6"})
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def jc(jobs_server):
-    with httpx.Client(base_url=jobs_server.url, timeout=60) as c:
-        yield c
+def jc(client):
+    return client
 
 
 def test_job_end_to_end(jc, tmp_path):
@@ -62,7 +26,7 @@ def test_job_end_to_end(jc, tmp_path):
     assert r.status_code == 202, r.text
     job_id = r.json()["id"]
     assert r.json()["status"] == "queued"
-    job = wait_for(jc, job_id, ("succeeded", "failed"))
+    job = wait_job(jc, job_id, ("succeeded", "failed"))
     assert job["status"] == "succeeded", job["error"]
     result = job["result"]
     assert result["test_accuracy"] > 0.85
@@ -96,11 +60,11 @@ def test_job_end_to_end(jc, tmp_path):
 
 def test_cancel_a_running_job_within_two_seconds(jc):
     job_id = jc.post("/api/jobs", json=SLOW).json()["id"]
-    wait_running_with_progress(jc, job_id)
+    wait_running(jc, job_id)
     asked = time.monotonic()
     r = jc.post(f"/api/jobs/{job_id}/cancel")
     assert r.status_code == 200
-    job = wait_for(jc, job_id, ("cancelled", "failed", "succeeded"), every=0.05)
+    job = wait_job(jc, job_id, ("cancelled", "failed", "succeeded"), every=0.05)
     assert job["status"] == "cancelled"
     assert time.monotonic() - asked <= 2.0
     assert jc.post(f"/api/jobs/{job_id}/cancel").status_code == 409
@@ -112,21 +76,21 @@ def test_cancel_a_queued_job(jc):
     r = jc.post(f"/api/jobs/{second}/cancel")
     assert r.json()["status"] == "cancelled"
     jc.post(f"/api/jobs/{first}/cancel")
-    wait_for(jc, first, ("cancelled",))
+    wait_job(jc, first, ("cancelled",))
     time.sleep(1.5)  # the worker takes the cancelled job off the queue and skips it
     assert jc.get(f"/api/jobs/{second}").json()["status"] == "cancelled"
 
 
 def test_killed_worker_fails_the_job_and_the_queue_goes_on(jc):
     job_id = jc.post("/api/jobs", json=SLOW).json()["id"]
-    job = wait_running_with_progress(jc, job_id)
+    job = wait_running(jc, job_id)
     pid = int(job["worker"].rsplit(":", 1)[1])  # "host:pid"
     os.kill(pid, signal.SIGKILL)
-    job = wait_for(jc, job_id, ("failed",), timeout=15)
+    job = wait_job(jc, job_id, ("failed",), timeout=15)
     assert "worker process stopped" in job["error"] and "-9" in job["error"], job["error"]
     # A new worker takes the next job.
-    nxt = jc.post("/api/jobs", json=QUICK).json()["id"]
-    assert wait_for(jc, nxt, ("succeeded", "failed"))["status"] == "succeeded"
+    nxt = jc.post("/api/jobs", json=TINY_JOB).json()["id"]
+    assert wait_job(jc, nxt, ("succeeded", "failed"))["status"] == "succeeded"
 
 
 @pytest.mark.parametrize(
@@ -156,23 +120,15 @@ def test_job_refusals(jc, body, status, field, fragment):
 
 
 def test_restart_keeps_queued_jobs_and_the_queue_limit(tmp_path):
-    """No worker: jobs wait in the SQLite queue, the queue fills (429), and a restarted
-    server with a worker runs what was waiting."""
-    env = {"CNNPG_WORKERS": "0", "CNNPG_MAX_QUEUED_JOBS": "2"}
-    srv = Server(tmp_path, env)
-    try:
-        ids = [httpx.post(f"{srv.url}/api/jobs", json=QUICK).json()["id"] for _ in range(2)]
-        r = httpx.post(f"{srv.url}/api/jobs", json=QUICK)
+    """No worker: jobs wait in the SQLite queue, the queue fills (429), and the application
+    started again over the same data directory, with a worker, runs what was waiting."""
+    with playground_app(tmp_path, max_queued_jobs=2) as first:
+        ids = [first.client.post("/api/jobs", json=TINY_JOB).json()["id"] for _ in range(2)]
+        r = first.client.post("/api/jobs", json=TINY_JOB)
         assert r.status_code == 429 and "the queue is full" in r.text and "limit is 2" in r.text
-    finally:
-        srv.stop()
-    srv = Server(tmp_path, {**env, "CNNPG_WORKERS": "1"})
-    try:
-        with httpx.Client(base_url=srv.url, timeout=60) as c:
-            for job_id in ids:
-                assert wait_for(c, job_id, ("succeeded", "failed"))["status"] == "succeeded"
-    finally:
-        srv.stop()
+    with playground_app(tmp_path, max_queued_jobs=2, workers=1) as again:
+        for job_id in ids:
+            assert wait_job(again.client, job_id, ("succeeded", "failed"))["status"] == "succeeded"
 
 
 def test_unknown_job(jc):

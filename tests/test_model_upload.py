@@ -15,22 +15,20 @@ import numpy as np
 import pytest
 
 from app.datasets.builtin import load_dataset
-from tests.conftest import Server
+from tests.conftest import playground_app
 from tests.digits_data import DATA, as_canvas_png
 from tests.explain_models import digits_model, randomize
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("uploads"), {"CNNPG_MAX_PARAMS": "150000"})
-    yield server
-    server.stop()
+    with playground_app(tmp_path_factory.mktemp("uploads"), max_params=150_000) as pg:
+        yield pg
 
 
 @pytest.fixture(scope="module")
 def client(srv):
-    with httpx.Client(base_url=srv.url, timeout=120) as c:
-        yield c
+    return srv.client
 
 
 def keras_file(model: keras.Model, folder: Path, name: str = "model.keras") -> bytes:
@@ -153,7 +151,7 @@ def test_hostile_files_are_refused_unread(client, srv, tmp_path):
     and a file that is not a Keras archive: each a 422 that says why, nothing stored, and
     the file the payload would write is not there."""
     before = model_ids(client)
-    cache = srv.data_dir / "model-cache"
+    cache = srv.settings.data_dir / "model-cache"
     cached = set(cache.glob("*")) if cache.exists() else set()
     marker = tmp_path / "payload-ran"
     refusals = []

@@ -6,7 +6,6 @@ import hashlib
 import io
 import json
 
-import httpx
 import keras
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from PIL import Image
 
 from app.datasets.builtin import load_dataset
 from app.networks.architecture import ArchitectureSpec, build_model, check
-from tests.conftest import ROOT, Server
+from tests.conftest import ROOT, playground_app
 from tests.digits_data import DATA, encode
 
 MODELS = ROOT / "models"
@@ -55,16 +54,15 @@ def rgb_server(tmp_path_factory):
     (folder / "cifar_tiny.json").write_text(json.dumps({
         "name": "CIFAR tiny", "dataset": "cifar10", "input_shape": [32, 32, 3],
         "class_names": data.class_names, "test_accuracy": None}))
-    srv = Server(tmp_path_factory.mktemp("rgb"), {"CNNPG_MODELS_DIR": str(folder)})
-    yield srv, data
-    srv.stop()
+    with playground_app(tmp_path_factory.mktemp("rgb"), models_dir=folder) as pg:
+        yield pg.client, data
 
 
 def test_feature_maps_of_an_rgb_model(rgb_server):
-    srv, data = rgb_server
+    c, data = rgb_server
     photo = Image.fromarray((data.x_test[0] * 255).astype(np.uint8)).resize((128, 128))
-    r = httpx.post(f"{srv.url}/api/models/cifar_tiny/feature-maps",
-                   files={"file": ("cat.png", encode(photo, "PNG"), "image/png")}, timeout=60)
+    r = c.post("/api/models/cifar_tiny/feature-maps",
+               files={"file": ("cat.png", encode(photo, "PNG"), "image/png")})
     assert r.status_code == 200, r.text
     body = r.json()
     assert [(lay["name"], lay["shape"]) for lay in body["layers"]] == [
@@ -73,8 +71,8 @@ def test_feature_maps_of_an_rgb_model(rgb_server):
     seen = Image.open(io.BytesIO(__import__("base64").b64decode(body["input"].split(",")[1])))
     assert seen.size == (32, 32) and seen.mode == "RGB"
     assert len(body["probabilities"]) == 10 and body["class_name"] in data.class_names
-    r = httpx.post(f"{srv.url}/predict", params={"model": "cifar_tiny"},
-                   files={"file": ("cat.png", encode(photo, "PNG"), "image/png")})
+    r = c.post("/predict", params={"model": "cifar_tiny"},
+               files={"file": ("cat.png", encode(photo, "PNG"), "image/png")})
     assert r.status_code == 200 and r.json()["model"] == "cifar_tiny"
 
 

@@ -12,8 +12,8 @@ from app.classroom import ownership
 from app.config import Settings
 from app.storage.database import Database
 from app.storage.tables import ModelRow
-from tests.conftest import ROOT, Server
-from tests.test_jobs import QUICK
+from tests.conftest import ROOT, playground_app
+from tests.job_bodies import QUICK
 
 ADMIN = secrets.token_hex(24)
 XSS = "<script>alert(1)</script>"
@@ -22,24 +22,23 @@ XSS = "<script>alert(1)</script>"
 @pytest.fixture(scope="module")
 def owner_server(tmp_path_factory):
     # No workers: jobs stay queued, so they can be cancelled at leisure.
-    srv = Server(tmp_path_factory.mktemp("owners"), {"CNNPG_ADMIN_TOKEN": ADMIN,
-                                                     "CNNPG_MAX_QUEUED_PER_OWNER": "3"})
-    yield srv
-    srv.stop()
+    with playground_app(tmp_path_factory.mktemp("owners"), admin_token=ADMIN,
+                        max_queued_per_owner=3) as pg:
+        yield pg
 
 
-def submit(url: str, token: str | None = None, **extra) -> httpx.Response:
+def submit(app, token: str | None = None, **extra) -> httpx.Response:
     headers = {ownership.HEADER: token} if token else {}
-    return httpx.post(f"{url}/api/jobs", json={**QUICK, **extra}, headers=headers)
+    return app.new_client().post("/api/jobs", json={**QUICK, **extra}, headers=headers)
 
 
-def cancel(url: str, job_id: str, token: str | None) -> httpx.Response:
+def cancel(app, job_id: str, token: str | None) -> httpx.Response:
     headers = {ownership.HEADER: token} if token else {}
-    return httpx.post(f"{url}/api/jobs/{job_id}/cancel", headers=headers)
+    return app.new_client().post(f"/api/jobs/{job_id}/cancel", headers=headers)
 
 
 def test_only_the_owner_or_the_admin_may_cancel(owner_server):
-    url = owner_server.url
+    url = owner_server
     r = submit(url)
     alice, job = r.headers[ownership.HEADER], r.json()["id"]
     assert ownership.well_formed(alice)
@@ -58,7 +57,7 @@ def test_only_the_owner_or_the_admin_may_cancel(owner_server):
         assert r.status_code == 403, (what, r.text)
         assert "owner token" in r.json()["detail"], what
     assert "no owner token was sent" in refused["missing"].json()["detail"]
-    assert httpx.get(f"{url}/api/jobs/{job}").json()["status"] == "queued"
+    assert url.new_client().get(f"/api/jobs/{job}").json()["status"] == "queued"
 
     r = cancel(url, job, alice)
     assert r.status_code == 200 and r.json()["status"] == "cancelled" and r.json()["yours"]
@@ -67,29 +66,29 @@ def test_only_the_owner_or_the_admin_may_cancel(owner_server):
 
 
 def test_the_cookie_is_the_token_in_a_browser_session(owner_server):
-    with httpx.Client(base_url=owner_server.url) as browser:
-        job = browser.post("/api/jobs", json=QUICK).json()["id"]
-        assert browser.get(f"/api/jobs/{job}").json()["yours"] is True
-        assert httpx.get(f"{owner_server.url}/api/jobs/{job}").json()["yours"] is False
-        assert browser.post(f"/api/jobs/{job}/cancel").status_code == 200
+    browser = owner_server.new_client()
+    job = browser.post("/api/jobs", json=QUICK).json()["id"]
+    assert browser.get(f"/api/jobs/{job}").json()["yours"] is True
+    assert owner_server.new_client().get(f"/api/jobs/{job}").json()["yours"] is False
+    assert browser.post(f"/api/jobs/{job}/cancel").status_code == 200
 
 
 def test_queue_limit_per_owner(owner_server):
-    url = owner_server.url
+    url = owner_server
     carol = ownership.new_token()
     for _ in range(3):
         assert submit(url, carol).status_code == 202
     r = submit(url, carol)
     assert r.status_code == 429 and "limit per client is 3" in r.json()["detail"][0]["msg"]
     assert submit(url).status_code == 202  # someone else still may
-    for job in httpx.get(f"{url}/api/jobs").json():
+    for job in url.new_client().get("/api/jobs").json():
         if job["status"] == "queued":
             cancel(url, job["id"], ADMIN)
 
 
-def add_model(srv: Server, owner_token: str, name: str = "trained") -> str:
+def add_model(srv, owner_token: str, name: str = "trained") -> str:
     """A trained model row, as a worker would store it, owned by owner_token's holder."""
-    database = Database(Settings(data_dir=srv.data_dir))
+    database = Database(Settings(data_dir=srv.settings.data_dir))
     model_id = f"m-{secrets.token_hex(4)}"
     keras_bytes = (ROOT / "models" / "mnist_digits.keras").read_bytes()
     with database.begin() as s:
@@ -103,38 +102,38 @@ def add_model(srv: Server, owner_token: str, name: str = "trained") -> str:
 
 
 def test_only_the_owner_or_the_admin_may_delete_a_model(owner_server):
-    url = owner_server.url
+    url = owner_server
     alice, bob = ownership.new_token(), ownership.new_token()
     mine, other = add_model(owner_server, alice), add_model(owner_server, alice)
 
     def delete(model_id, token):
-        return httpx.delete(f"{url}/api/models/{model_id}",
+        return url.new_client().delete(f"/api/models/{model_id}",
                             headers={ownership.HEADER: token} if token else {})
 
     assert delete(mine, None).status_code == 403
     assert delete(mine, bob).status_code == 403
     assert delete(mine, secrets.token_urlsafe(40)).status_code == 403
     # Everyone may use it.
-    assert httpx.get(f"{url}/api/models/{mine}").status_code == 200
+    assert url.new_client().get(f"/api/models/{mine}").status_code == 200
     assert delete(mine, alice).status_code == 204
     assert delete(other, ADMIN).status_code == 204
-    assert httpx.get(f"{url}/api/models/{mine}").status_code == 404
+    assert url.new_client().get(f"/api/models/{mine}").status_code == 404
     # Shipped models: nobody, not even the administrator.
     r = delete("mnist_digits", ADMIN)
     assert r.status_code == 403 and "read-only" in r.json()["detail"]
 
 
 def test_names_are_shown_as_text_everywhere(owner_server):
-    url = owner_server.url
+    url = owner_server
     token = ownership.new_token()
     job = submit(url, token, name=XSS).json()["id"]
     model = add_model(owner_server, token, name=XSS)
     pages = ["/jobs", f"/jobs/{job}", f"/jobs/{job}/panel", "/jobs/rows", "/draw",
              f"/draw?model={model}", "/builder"]
     for page in pages:
-        html = httpx.get(f"{url}{page}", headers={ownership.HEADER: token}).text
+        html = url.new_client().get(f"{page}", headers={ownership.HEADER: token}).text
         assert XSS not in html, page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in httpx.get(f"{url}/jobs").text
-    assert "&lt;script&gt;" in httpx.get(f"{url}/draw").text
-    assert httpx.get(f"{url}/api/models/{model}").json()["name"] == XSS  # JSON keeps it as data
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in url.new_client().get("/jobs").text
+    assert "&lt;script&gt;" in url.new_client().get("/draw").text
+    assert url.new_client().get(f"/api/models/{model}").json()["name"] == XSS  # JSON keeps it as data
     cancel(url, job, token)

@@ -8,8 +8,8 @@ import sys
 
 import httpx
 
-from tests.conftest import ROOT, Server
-from tests.test_jobs import QUICK, wait_for
+from tests.conftest import ROOT, Server, wait_job
+from tests.job_bodies import TINY_JOB
 
 
 def test_a_separate_worker_takes_jobs_from_redis(tmp_path, redis_url):
@@ -24,8 +24,8 @@ def test_a_separate_worker_takes_jobs_from_redis(tmp_path, redis_url):
              "CNNPG_DATASETS_DIR": str(ROOT / "tests" / "data")})
     try:
         with httpx.Client(base_url=srv.url, timeout=60) as c:
-            job_id = c.post("/api/jobs", json=QUICK).json()["id"]
-            job = wait_for(c, job_id, ("succeeded", "failed"))
+            job_id = c.post("/api/jobs", json=TINY_JOB).json()["id"]
+            job = wait_job(c, job_id, ("succeeded", "failed"))
             assert job["status"] == "succeeded", job["error"]
             assert job["worker"].endswith(f":{worker.pid}")
             # The model the other process trained is visible from the web server.

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.conftest import ROOT, Server
-from tests.test_jobs import QUICK, wait_for
+from tests.conftest import ROOT, Server, wait_job
+from tests.job_bodies import TINY_JOB
 
 
 def test_web_server_and_two_workers_share_postgres_and_redis(tmp_path, postgres_url, redis_url):
@@ -30,9 +30,9 @@ def test_web_server_and_two_workers_share_postgres_and_redis(tmp_path, postgres_
     try:
         with httpx.Client(base_url=web.url, timeout=60) as c:
             with ThreadPoolExecutor(4) as pool:  # several jobs at once
-                ids = list(pool.map(lambda _: c.post("/api/jobs", json=QUICK).json()["id"],
+                ids = list(pool.map(lambda _: c.post("/api/jobs", json=TINY_JOB).json()["id"],
                                     range(4)))
-            jobs = [wait_for(c, job_id, ("succeeded", "failed"), timeout=240) for job_id in ids]
+            jobs = [wait_job(c, job_id, ("succeeded", "failed"), timeout=240) for job_id in ids]
             assert [j["status"] for j in jobs] == ["succeeded"] * 4, [j["error"] for j in jobs]
             # Both workers took jobs, and the web server sees every model they trained.
             assert {j["worker"].rsplit(":", 1)[1] for j in jobs} == {str(w.pid) for w in workers}

@@ -1,5 +1,6 @@
-"""Training you can watch, replay, compare, reproduce and export (issue 10): a real server
-with a real worker training the book's model on real MNIST digits, a real browser."""
+"""Training you can watch, replay, compare, reproduce and export (issue 10): the session's
+application with its real worker training the book's model on real MNIST digits; its
+server-sent events on the wire and a real browser through a real uvicorn."""
 
 from __future__ import annotations
 
@@ -19,9 +20,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.conftest import Server, browser_page
+from tests.conftest import browser_page, wait_job
 from tests.digits_data import DATA
-from tests.test_jobs import wait_for
 
 SEEDED = {"architecture": "mnist_book", "dataset": "mnist",
           "training": {"optimizer": "adam", "learning_rate": 0.002, "batch_size": 32, "epochs": 2,
@@ -39,16 +39,13 @@ def with_training(body: dict, **changes) -> dict:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("insight"), {"CNNPG_WORKERS": "1"})
-    yield server
-    server.stop()
+def srv(server):
+    return server
 
 
 @pytest.fixture(scope="module")
-def c(srv):
-    with httpx.Client(base_url=srv.url, timeout=60) as client:
-        yield client
+def c(client):
+    return client
 
 
 def submit(c, body) -> str:
@@ -61,7 +58,7 @@ def submit(c, body) -> str:
 def seeded(c):
     """Two jobs with seed 7 and one with seed 8, otherwise alike, trained to the end."""
     ids = [submit(c, SEEDED), submit(c, SEEDED), submit(c, with_training(SEEDED, seed=8))]
-    jobs = [wait_for(c, j, ("succeeded", "failed")) for j in ids]
+    jobs = [wait_job(c, j, ("succeeded", "failed")) for j in ids]
     assert all(j["status"] == "succeeded" for j in jobs), [j["error"] for j in jobs]
     return jobs
 
@@ -171,7 +168,7 @@ def test_steps_arrive_during_the_first_epoch_and_the_queue_counts_down(c, srv):
         assert time.monotonic() < deadline, "epoch 1 did not end"
         time.sleep(0.2)
     os.kill(int(job["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
-    assert wait_for(c, long_id, ("failed",), timeout=20)["status"] == "failed"
+    assert wait_job(c, long_id, ("failed",), timeout=20)["status"] == "failed"
     lapse = c.get(f"/api/jobs/{long_id}/timelapse").json()
     assert [f["epoch"] for f in lapse["frames"]][:2] == [0, 1]
 
@@ -183,7 +180,31 @@ def test_steps_arrive_during_the_first_epoch_and_the_queue_counts_down(c, srv):
         positions.append(job["queue_position"])
         time.sleep(0.1)
     assert positions[0] == 2 and positions[-1] == 1 and positions == sorted(positions, reverse=True)
-    assert wait_for(c, second, ("succeeded", "failed"), timeout=60)["status"] == "succeeded"
+    assert wait_job(c, second, ("succeeded", "failed"), timeout=60)["status"] == "succeeded"
+
+
+def test_the_step_curve_only_grows_and_does_not_jump_at_epoch_boundaries():
+    """The per-step curve: fixed stride from the job's length (it never loses a point a
+    learner has seen), and each batch's own loss, not Keras' running mean that restarts at
+    every epoch."""
+    from app.training.trainer import StepLog
+
+    epochs, batches = 5, 1000
+    log = StepLog(epochs * batches, batches, limit=300)
+    counts, step, truth, keras_said = [], 0, {}, {}
+    for _ in range(epochs):
+        running = 0.0
+        for b in range(1, batches + 1):
+            step += 1
+            value = 1.0 / (1 + step / 500)  # each batch's loss, falling smoothly
+            running += (value - running) / b  # what Keras logs: the mean over the epoch so far
+            log.add(step, b, running, 1 - running)
+            truth[step], keras_said[step] = value, running
+            counts.append(len(log.points))
+    assert counts == sorted(counts) and 250 <= counts[-1] <= 300 and log.stride == 17
+    error = max(abs(p["loss"] - truth[p["step"]]) / truth[p["step"]] for p in log.points)
+    raw = max(abs(keras_said[p["step"]] - truth[p["step"]]) / truth[p["step"]] for p in log.points)
+    assert error < 0.03 < 0.2 < raw  # the running mean is 20% off and jumps at each epoch
 
 
 def arch(first_layer: dict, *more: dict) -> dict:
@@ -308,12 +329,12 @@ def test_the_model_page_has_its_card_curves_and_snippets(seeded, c):
     assert 'name="train_samples" value="600"' in builder
 
 
-def test_only_its_owner_may_delete_a_model_from_its_page(seeded, c, srv):
+def test_only_its_owner_may_delete_a_model_from_its_page(seeded, c, visitor):
     model_id = seeded[2]["result"]["model_id"]
     assert 'id="model-delete"' in c.get(f"/models/{model_id}").text  # c holds the owner token
-    stranger = httpx.get(f"{srv.url}/models/{model_id}")
+    stranger = visitor.get(f"/models/{model_id}")
     assert stranger.status_code == 200 and 'id="model-delete"' not in stranger.text
-    r = httpx.post(f"{srv.url}/models/{model_id}/delete", headers={"HX-Request": "true"})
+    r = visitor.post(f"/models/{model_id}/delete", headers={"HX-Request": "true"})
     assert r.status_code == 200 and "only whoever created" in r.text  # shown in the page
     r = c.post(f"/models/{model_id}/delete", headers={"HX-Request": "true"})
     assert r.status_code == 204 and r.headers["hx-redirect"] == "/models"

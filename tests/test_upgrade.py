@@ -1,6 +1,6 @@
 """Upgrades keep every job and model: databases written by release 0.1 (tests/data/release-0.1,
-real jobs trained through that release's API) are migrated by a server of this release, on
-SQLite and on PostgreSQL, and everything in them is still there and still works."""
+real jobs trained through that release's API) are migrated as this release's application
+starts, on SQLite and on PostgreSQL, and everything in them is still there and still works."""
 
 from __future__ import annotations
 
@@ -15,13 +15,12 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
 from app.storage import migrate
-from tests.conftest import ROOT, Server
+from tests.conftest import ROOT, playground_app
 from tests.digits_data import encode
 
 FIXTURE = ROOT / "tests" / "data" / "release-0.1"
@@ -37,10 +36,8 @@ def instant(text: str | None) -> dt.datetime | None:
     return None if text is None else dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def check_everything_survived(url: str, exp: dict) -> None:
-    # Loading a model (and converting it for LiteRT) takes seconds on a busy 2-core machine.
-    http = httpx.Client(timeout=120)
-    jobs = {j["id"]: j for j in http.get(f"{url}/api/jobs").json()}
+def check_everything_survived(http, exp: dict) -> None:
+    jobs = {j["id"]: j for j in http.get("/api/jobs").json()}
     assert set(jobs) == {j["id"] for j in exp["jobs"]}
     for old in exp["jobs"]:
         new = jobs[old["id"]]
@@ -62,12 +59,12 @@ def check_everything_survived(url: str, exp: dict) -> None:
     trained = [j for j in jobs.values() if j["status"] == "succeeded"]
     assert all(len(j["progress"]["history"]) == j["training"]["epochs"] for j in trained)
 
-    models = {m["id"]: m for m in http.get(f"{url}/api/models").json()}
+    models = {m["id"]: m for m in http.get("/api/models").json()}
     for old in exp["models"]:
         new = models[old["id"]]
         assert {k: new[k] for k in old if k != "created"} == {k: old[k] for k in old if k != "created"}
         assert instant(new["created"]) == instant(old["created"])
-        detail = http.get(f"{url}/api/models/{old['id']}").json()
+        detail = http.get(f"/api/models/{old['id']}").json()
         if not old["shipped"]:
             assert detail["summary"]["total_params"] == detail["total_params"]
 
@@ -79,10 +76,10 @@ def check_everything_survived(url: str, exp: dict) -> None:
     for model_id, recorded in answers.items():
         for i, old in enumerate(recorded):
             if models[model_id]["dataset"] == "mnist":
-                r = http.post(f"{url}/predict", params={"model": model_id},
+                r = http.post("/predict", params={"model": model_id},
                                json={"pixels": digits["x_test"][i].tolist()})
             else:
-                r = http.post(f"{url}/predict", params={"model": model_id},
+                r = http.post("/predict", params={"model": model_id},
                                files={"file": ("x.png", encode(Image.fromarray(cifar["x_test"][i]),
                                                                "PNG"), "image/png")})
             assert r.status_code == 200, r.text
@@ -92,8 +89,8 @@ def check_everything_survived(url: str, exp: dict) -> None:
 
     # The owner token of release 0.1 still owns its models: others may not delete, it may.
     victim = next(iter(answers))
-    assert http.delete(f"{url}/api/models/{victim}").status_code == 403
-    r = http.delete(f"{url}/api/models/{victim}", headers={"X-Owner-Token": exp["owner_token"]})
+    assert http.delete(f"/api/models/{victim}").status_code == 403
+    r = http.delete(f"/api/models/{victim}", headers={"X-Owner-Token": exp["owner_token"]})
     assert r.status_code == 204
 
 
@@ -106,11 +103,8 @@ def test_a_release_0_1_sqlite_database_is_upgraded_at_start_and_keeps_everything
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(FIXTURE / "playground.db", data / "playground.db")
-    srv = Server(data)
-    try:
-        check_everything_survived(srv.url, expected("sqlite"))
-    finally:
-        srv.stop()
+    with playground_app(data) as pg:
+        check_everything_survived(pg.client, expected("sqlite"))
     done = cli("db", "current", env={"CNNPG_DATA_DIR": str(data)})
     assert done.returncode == 0 and f"revision {migrate.head()}" in done.stdout, done.stderr
 
@@ -191,9 +185,6 @@ def test_a_release_0_1_postgres_database_is_upgraded_at_start_and_keeps_everythi
                                "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"],
                               input=dump, capture_output=True, timeout=60)
     assert restored.returncode == 0, restored.stderr
-    srv = Server(tmp_path / "web", {"CNNPG_DATABASE_URL": postgres_url})
-    try:
-        check_everything_survived(srv.url, expected("postgres"))
-    finally:
-        srv.stop()
+    with playground_app(tmp_path / "web", database_url=postgres_url) as pg:
+        check_everything_survived(pg.client, expected("postgres"))
     assert migrate.current(postgres_url) == migrate.head()

@@ -102,6 +102,14 @@ class LiveJobs:
             if feed.task is not None:
                 feed.task.cancel()  # its reader publishes the end as it stops
 
+    def close_from_thread(self) -> None:
+        """`close`, from a thread other than the event loop's (a server run in a thread)."""
+        loops = {feed.task.get_loop() for feed in self._feeds.values() if feed.task is not None}
+        if not loops:
+            self.closed = True
+        for loop in loops:
+            loop.call_soon_threadsafe(self.close)
+
     def end_streams_on_exit_signals(self) -> None:
         """Chain SIGINT and SIGTERM (in the main thread, where the server's handlers are):
         end the streams, then let the server's handler shut it down."""
