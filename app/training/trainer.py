@@ -78,21 +78,45 @@ def seed_everything(seed: int) -> None:
 
 
 class StepLog:
-    """The smoothed loss and accuracy of every `stride`-th step (as Keras' progress bar shows
-    them: the running mean over the epoch so far), at most MAX_STEPS points: when full,
-    every other point goes and the stride doubles, so a long job keeps an even sample."""
+    """The loss and accuracy curve per training step, at most `limit` points however long the
+    job: every `stride`-th step, the stride fixed from the job's total steps when it starts,
+    so the curve only grows while a learner watches (it never loses points it has shown).
 
-    def __init__(self, limit: int = MAX_STEPS) -> None:
+    Keras' logs give the running mean over the epoch so far, which restarts at each epoch
+    and jumps there; each batch's own value is recovered from two running means (the n-th
+    batch's value is n·mean_n − (n−1)·mean_(n−1)), and the curve is their exponential moving
+    average over about a fiftieth of an epoch, carried across epoch boundaries."""
+
+    def __init__(self, total_steps: int | None = None, steps_per_epoch: int | None = None,
+                 limit: int = MAX_STEPS) -> None:
         self.limit = limit
-        self.stride = 1
+        self.stride = max(1, math.ceil((total_steps or 0) / limit))
+        span = max(1, (steps_per_epoch or 50) // 50)
+        self.alpha = 2.0 / (span + 1)
         self.points: list[dict[str, float]] = []
+        self._mean: tuple[float, float] | None = None  # the running means at the last batch
+        self._smooth: tuple[float, float] | None = None
 
-    def add(self, step: int, loss: float, accuracy: float) -> None:
+    def add(self, step: int, batch: int, loss: float, accuracy: float) -> None:
+        """`batch`: 1 for an epoch's first batch (its running means start afresh)."""
+        means = (loss, accuracy)
+        if batch <= 1 or self._mean is None:
+            values = means
+        else:
+            values = tuple(batch * m - (batch - 1) * p for m, p in zip(means, self._mean, strict=True))
+        self._mean = means
+        if self._smooth is None or not all(np.isfinite(self._smooth)):
+            self._smooth = values  # type: ignore[assignment]
+        else:
+            self._smooth = tuple(s + self.alpha * (v - s)  # type: ignore[assignment]
+                                 for s, v in zip(self._smooth, values, strict=True))
         if step % self.stride:
             return
-        self.points.append({"step": step, "loss": _finite(loss), "accuracy": _finite(accuracy)})
-        if len(self.points) > self.limit:
-            self.points = self.points[1::2]  # the multiples of twice the stride
+        smooth_loss, smooth_accuracy = self._smooth
+        self.points.append({"step": step, "loss": _finite(max(smooth_loss, 0.0)),
+                            "accuracy": _finite(min(max(smooth_accuracy, 0.0), 1.0))})
+        if len(self.points) > self.limit:  # only when the total was not known at the start
+            self.points = self.points[1::2]
             self.stride *= 2
 
 
@@ -150,6 +174,9 @@ def make_progress_callback(sink: ProgressSink | None, should_stop: Callable[[], 
         def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
             self.state = {"epoch": 0, "epochs": self.params.get("epochs"), "batch": 0,
                           "batches": self.params.get("steps"), "step": 0, "phase": "training"}
+            per_epoch = self.params.get("steps")
+            self.steps = StepLog((self.params.get("epochs") or 1) * per_epoch if per_epoch else None,
+                                 per_epoch)
             self._emit(force=True)
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -162,7 +189,7 @@ def make_progress_callback(sink: ProgressSink | None, should_stop: Callable[[], 
             self.step += 1
             loss = float((logs or {}).get("loss", np.nan))
             accuracy = float((logs or {}).get("accuracy", np.nan))
-            self.steps.add(self.step, loss, accuracy)
+            self.steps.add(self.step, batch + 1, loss, accuracy)
             # The rate from the end of each epoch's first batch: a job's first batch traces
             # the model, and each epoch starts its data pipeline afresh.
             if self.rate_from is None:
