@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 import time
 import zlib
@@ -127,6 +128,19 @@ def test_htmx_form_renders_results_in_place(client):
     assert "1×1 + 1×0 + 0×1" in html  # the products behind feature-map cell (0, 1)
     assert '<strong class="sum">3</strong>' in html
     assert "⌊(5 + 2·0 − 3) / 1⌋ + 1 = 3" in html
+
+
+def test_same_padding_writes_height_and_width_the_same_way(client):
+    """The cat is 300 high and 451 wide: with a 4×4 kernel and stride 2 the height pads 1 + 1
+    and the width 1 + 2; both lines are written with p₁ + p₂, not one with 2p."""
+    html = client.post("/kernel-lab/results", headers={"HX-Request": "true"}, data={
+        "source": "sample:cat", "kernel": "custom", "ksize": "5", "k": ["1"] * 25,
+        "stride": "2", "padding": "same"}).text
+    lines = re.findall(r'<span class="axis">(height|width)</span> <code>([^<]*)</code>', html)
+    assert [axis for axis, _ in lines] == ["height", "width"]
+    assert lines[0][1] == "⌊(n + p₁ + p₂ − k) / s⌋ + 1 = ⌊(300 + 1 + 2 − 5) / 2⌋ + 1 = 150"
+    assert lines[1][1] == "⌊(n + p₁ + p₂ − k) / s⌋ + 1 = ⌊(451 + 2 + 2 − 5) / 2⌋ + 1 = 226"
+    assert "p₁ and p₂" in html  # and what they are is said
 
 
 # ------------------------------------------------------------------ bad input

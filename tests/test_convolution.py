@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from app.errors import InvalidInput, LimitExceeded
+from app.geometry import axis
 from app.lab.convolution import (
     ConvolutionSettings,
     as_image,
-    axis_geometry,
     correlate,
     pool,
     resolve_kernel,
@@ -119,11 +119,11 @@ def test_run_chains_relu_and_pooling():
 
 
 def test_output_size_formula_matches_tensorflow_same():
-    g = axis_geometry(28, 3, 2, "same")
-    assert (g.out, g.pad_before, g.pad_after) == (14, 0, 1)
-    g = axis_geometry(28, 5, 1, "same")
-    assert (g.out, g.pad_before, g.pad_after) == (28, 2, 2)
-    assert axis_geometry(28, 5, 1, "valid").out == 24
+    g = axis(28, 3, 2, "same")
+    assert (g.out, g.before, g.after) == (14, 0, 1)
+    g = axis(28, 5, 1, "same")
+    assert (g.out, g.before, g.after) == (28, 2, 2)
+    assert axis(28, 5, 1, "valid").out == 24
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ would produce is sliced out of the stride-1 result.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -17,9 +16,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.errors import InvalidInput, LimitExceeded
+from app.geometry import Axis, Padding, axis
 from app.lab.kernels import get_kernel, kernel_names
-
-Padding = Literal["valid", "same"]
 
 
 class PoolSettings(BaseModel):
@@ -41,34 +39,6 @@ class ConvolutionSettings(BaseModel):
     padding: Padding = "valid"
     activation: Literal["relu"] | None = None
     pool: PoolSettings | None = None
-
-
-@dataclass(frozen=True)
-class AxisGeometry:
-    """How one spatial axis of the output is derived: ⌊(n + p_before + p_after − k) / s⌋ + 1."""
-
-    n: int
-    k: int
-    s: int
-    pad_before: int
-    pad_after: int
-
-    @property
-    def out(self) -> int:
-        return (self.n + self.pad_before + self.pad_after - self.k) // self.s + 1
-
-
-def axis_geometry(n: int, k: int, s: int, padding: Padding) -> AxisGeometry:
-    """TensorFlow's rule: "same" gives ⌈n / s⌉ outputs, padding the end by the odd pixel."""
-    if padding == "valid":
-        return AxisGeometry(n, k, s, 0, 0)
-    out = math.ceil(n / s)
-    total = max((out - 1) * s + k - n, 0)
-    return AxisGeometry(n, k, s, total // 2, total - total // 2)
-
-
-def pool_geometry(n: int, size: int, stride: int) -> AxisGeometry:
-    return AxisGeometry(n, size, stride, 0, 0)
 
 
 def as_image(value: object, field: str = "image") -> np.ndarray:
@@ -130,8 +100,8 @@ def correlate(image: np.ndarray, kernel: np.ndarray, stride: int, padding: Paddi
     `DepthwiseConv2D` would. Raises `InvalidInput` when a "valid" kernel does not fit.
     """
     kh, kw = kernel.shape
-    gy = axis_geometry(image.shape[0], kh, stride, padding)
-    gx = axis_geometry(image.shape[1], kw, stride, padding)
+    gy = axis(image.shape[0], kh, stride, padding)
+    gx = axis(image.shape[1], kw, stride, padding)
     if gy.out < 1 or gx.out < 1:
         raise InvalidInput(
             "kernel",
@@ -150,8 +120,8 @@ def correlate(image: np.ndarray, kernel: np.ndarray, stride: int, padding: Paddi
     if full.ndim == 2 and image.ndim == 3:  # OpenCV drops a single channel axis
         full = full[:, :, None]
     # Output i starts its window at i*s - pad_before; filter2D centres window j at j.
-    y0 = cy - gy.pad_before + cy_off
-    x0 = cx - gx.pad_before + cx_off
+    y0 = cy - gy.before + cy_off
+    x0 = cx - gx.before + cx_off
     # A view, not a copy: the crop costs nothing, whatever the stride.
     return full[y0 : y0 + (gy.out - 1) * stride + 1 : stride, x0 : x0 + (gx.out - 1) * stride + 1 : stride]
 
@@ -167,7 +137,7 @@ def pool(x: np.ndarray, kind: Literal["max", "average"], size: int, stride: int)
         raise InvalidInput(
             "pool.size", f"a {size}×{size} window does not fit the {h}×{w} map it pools"
         )
-    gy, gx = pool_geometry(h, size, stride), pool_geometry(w, size, stride)
+    gy, gx = axis(h, size, stride), axis(w, size, stride)
     # Reduce over the size² offsets of strided views: no window copies, one pass each.
     span_y, span_x = (gy.out - 1) * stride + 1, (gx.out - 1) * stride + 1
     out: np.ndarray | None = None
@@ -196,11 +166,11 @@ class ConvolutionResult:
     pooled: np.ndarray | None
 
     @property
-    def geometry(self) -> tuple[AxisGeometry, AxisGeometry]:
+    def geometry(self) -> tuple[Axis, Axis]:
         kh, kw = self.kernel.shape
         s, p = self.settings.stride, self.settings.padding
-        return (axis_geometry(self.image.shape[0], kh, s, p),
-                axis_geometry(self.image.shape[1], kw, s, p))
+        return (axis(self.image.shape[0], kh, s, p),
+                axis(self.image.shape[1], kw, s, p))
 
     @property
     def pool_stride(self) -> int | None:

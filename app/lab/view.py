@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.config import Settings
 from app.errors import InvalidInput, LimitExceeded
+from app.geometry import Axis, axis
 from app.imaging.decoding import ImageLimits, open_image
 from app.imaging.rendering import (
     SignedScale,
@@ -276,19 +277,8 @@ def _parse_cell(text: str, shape: tuple[int, ...]) -> tuple[int, int]:
     return min(max(r, 0), shape[0] - 1), min(max(c, 0), shape[1] - 1)
 
 
-def _formula(g: conv.AxisGeometry, axis: str) -> FormulaLine:
-    if g.pad_before == g.pad_after:
-        text = (f"⌊(n + 2p − k) / s⌋ + 1 = ⌊({g.n} + 2·{g.pad_before} − {g.k}) / {g.s}⌋ + 1 "
-                f"= {g.out}")
-    else:
-        text = (f"⌊(n + p₁ + p₂ − k) / s⌋ + 1 = ⌊({g.n} + {g.pad_before} + {g.pad_after} − {g.k})"
-                f" / {g.s}⌋ + 1 = {g.out}")
-    return FormulaLine(axis, text)
-
-
-def _pool_formula(n: int, size: int, stride: int, axis: str) -> FormulaLine:
-    out = (n - size) // stride + 1
-    return FormulaLine(axis, f"⌊(n − size) / stride⌋ + 1 = ⌊({n} − {size}) / {stride}⌋ + 1 = {out}")
+def _formula(g: Axis, axis_name: str, kind: str) -> FormulaLine:
+    return FormulaLine(axis_name, g.formula(kind))
 
 
 def _channel_maps(x: np.ndarray, scale: SignedScale) -> list[tuple[str, Image.Image]]:
@@ -331,12 +321,12 @@ def build_view(req: LabRequest, upload: bytes | None, settings: Settings,
                       max_stride=settings.max_stride, max_pool_size=settings.max_pool_size)
     numeric = lab_input.pixels.ndim == 2 and max(lab_input.pixels.shape) <= settings.numeric_max_side
     gy, gx = result.geometry
-    formulas = [_formula(gy, "height"), _formula(gx, "width")]
+    formulas = [_formula(gy, "height", req.padding), _formula(gx, "width", req.padding)]
     pool_formulas: list[FormulaLine] = []
     if result.pooled is not None:
         ps, pst = req.pool_size, result.pool_stride or req.pool_size
-        pool_formulas = [_pool_formula(result.activated.shape[0], ps, pst, "height"),
-                         _pool_formula(result.activated.shape[1], ps, pst, "width")]
+        pool_formulas = [_formula(axis(result.activated.shape[0], ps, pst), "height", "pool"),
+                         _formula(axis(result.activated.shape[1], ps, pst), "width", "pool")]
 
     view = LabView(req, kernel, kernel_name, lab_input.label, numeric, [], formulas, pool_formulas,
                    None, None, result)
@@ -368,14 +358,14 @@ def _image_panels(view: LabView, lab_input: LabInput) -> None:
         panel.images.append((label, url))
 
 
-def _numeric_panels(view: LabView, pixels: np.ndarray, gy: conv.AxisGeometry,
-                    gx: conv.AxisGeometry) -> None:
+def _numeric_panels(view: LabView, pixels: np.ndarray, gy: Axis,
+                    gx: Axis) -> None:
     req, result = view.request, view.result
     fmap = result.feature_map
     r, c = _parse_cell(req.cell, fmap.shape)
     kh, kw = view.kernel.shape
     s = req.stride
-    y0, x0 = r * s - gy.pad_before, c * s - gx.pad_before
+    y0, x0 = r * s - gy.before, c * s - gx.before
     field_marks = {(y, x): "rf" for y in range(y0, y0 + kh) for x in range(x0, x0 + kw)}
     terms = []
     for i in range(kh):
@@ -393,7 +383,7 @@ def _numeric_panels(view: LabView, pixels: np.ndarray, gy: conv.AxisGeometry,
     view.panels.append(Panel(
         "input", "Input", list(pixels.shape), scale=in_scale,
         table=_table(pixels, in_scale, marks=field_marks,
-                     pad=(gy.pad_before, gy.pad_after, gx.pad_before, gx.pad_after)),
+                     pad=(gy.before, gy.after, gx.before, gx.after)),
     ))
     f_scale = SignedScale.of(fmap)
     view.panels.append(Panel("feature_map", "Feature map", list(fmap.shape), scale=f_scale,

@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from app.errors import InvalidInput, LimitExceeded
+from app.geometry import out_size, pair
 
 Activation = Literal["relu", "sigmoid", "tanh", "softmax", "linear", "elu", "selu", "gelu",
                      "swish", "softplus", "leaky_relu"]
@@ -35,15 +36,6 @@ FieldKind = Literal["int", "pair", "pair?", "float", "padding", "activation", "f
 
 class LayerProblem(ValueError):
     """Why a layer cannot take the shape it is given."""
-
-
-def pair(v: int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
-def conv_out(n: int, k: int, s: int, padding: str) -> int:
-    """One spatial side after a window of side k moves with stride s (TensorFlow's rule)."""
-    return math.ceil(n / s) if padding == "same" else (n - k) // s + 1
 
 
 class Layer(BaseModel):
@@ -94,7 +86,7 @@ class Conv2D(Layer):
         if self.padding == "valid" and (kh > h or kw > w):
             raise LayerProblem(f"kernel {kh}×{kw} is larger than its {h}×{w} input; use a smaller "
                                'kernel or padding "same"')
-        return conv_out(h, kh, sh, self.padding), conv_out(w, kw, sw, self.padding), self.filters
+        return out_size(h, kh, sh, self.padding), out_size(w, kw, sw, self.padding), self.filters
 
     def params(self, shape: Shape) -> tuple[int, int]:
         kh, kw = pair(self.kernel_size)
@@ -124,7 +116,7 @@ class _Pooling(Layer):
         sh, sw = pair(self.strides if self.strides is not None else self.pool_size)
         if self.padding == "valid" and (ph > h or pw > w):
             raise LayerProblem(f"pool {ph}×{pw} is larger than its {h}×{w} input")
-        return conv_out(h, ph, sh, self.padding), conv_out(w, pw, sw, self.padding), c
+        return out_size(h, ph, sh, self.padding), out_size(w, pw, sw, self.padding), c
 
     def keras_arguments(self) -> dict[str, Any]:
         args = super().keras_arguments()

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from app.errors import InvalidInput
+from app.geometry import Axis, pair, window_axes
 from app.imaging.palette_png import signed_channel_urls
 from app.imaging.rendering import SignedScale, data_url, png_bytes
 
@@ -49,26 +50,6 @@ class Node:
     @property
     def spatial(self) -> bool:
         return len(self.shape) == 3
-
-
-@dataclass(frozen=True)
-class Axis:
-    """One spatial axis of a sliding window: size, stride, dilation, padding before."""
-
-    k: int
-    s: int
-    d: int
-    pad: int
-
-    @property
-    def span(self) -> int:
-        return (self.k - 1) * self.d + 1
-
-    def first(self, i: int) -> int:
-        return i * self.s - self.pad
-
-    def positions(self, i: int) -> np.ndarray:
-        return self.first(i) + self.d * np.arange(self.k)
 
 
 @dataclass
@@ -101,16 +82,6 @@ class Saliency:
     overlay: str
     label: int
     probability: float
-
-
-def _pair(v: Any) -> tuple[int, int]:
-    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
-def _axis(n_in: int, n_out: int, k: int, s: int, d: int, padding: str) -> Axis:
-    span = (k - 1) * d + 1
-    pad = max((n_out - 1) * s + span - n_in, 0) // 2 if padding == "same" else 0
-    return Axis(k, s, d, pad)
 
 
 def _clip(lo: int, hi: int, n: int) -> tuple[int, int]:
@@ -316,8 +287,7 @@ class Explainer:
         r0, r1, c0, c1 = region
         if node.type in WINDOW_TYPES:
             ar, ac = self.axes(node)
-            r0, r1 = _clip(ar.first(r0), ar.first(r1) + ar.span - 1, shape[0])
-            c0, c1 = _clip(ac.first(c0), ac.first(c1) + ac.span - 1, shape[1])
+            (r0, r1), (c0, c1) = ar.covered(r0, r1), ac.covered(c0, c1)
         elif node.type == "ZeroPadding2D":
             (top, _), (left, _) = node.layer.padding
             r0, r1 = _clip(r0 - top, r1 - top, shape[0])
@@ -331,11 +301,10 @@ class Explainer:
         layer = node.layer
         src = self.nodes[node.inputs[0]].shape
         if node.type in CONV_TYPES:
-            k, s, d = _pair(layer.kernel_size), _pair(layer.strides), _pair(layer.dilation_rate)
+            k, s, d = pair(layer.kernel_size), pair(layer.strides), pair(layer.dilation_rate)
         else:
-            k, s, d = _pair(layer.pool_size), _pair(layer.strides or layer.pool_size), (1, 1)
-        return (_axis(src[0], node.shape[0], k[0], s[0], d[0], layer.padding),
-                _axis(src[1], node.shape[1], k[1], s[1], d[1], layer.padding))
+            k, s, d = pair(layer.pool_size), pair(layer.strides or layer.pool_size), (1, 1)
+        return window_axes(src, k, s, layer.padding, d)
 
     def window(self, node: Node, src: np.ndarray, cell: tuple[int, int],
                fill: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -519,9 +488,7 @@ class Explainer:
         src = outs[node.inputs[0]].astype(np.float64)
         ar, ac = self.axes(node)
         h, w = node.shape[:2]
-        pad_r = (ar.pad, max((h - 1) * ar.s + ar.span - src.shape[0] - ar.pad, 0))
-        pad_c = (ac.pad, max((w - 1) * ac.s + ac.span - src.shape[1] - ac.pad, 0))
-        padded = np.pad(src, (pad_r, pad_c, (0, 0)))
+        padded = np.pad(src, ((ar.before, ar.after), (ac.before, ac.after), (0, 0)))
         views = np.lib.stride_tricks.sliding_window_view(padded, (ar.span, ac.span), axis=(0, 1))
         views = views[: (h - 1) * ar.s + 1 : ar.s, : (w - 1) * ac.s + 1 : ac.s, :, :: ar.d, :: ac.d]
         parts = []

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
+from app.geometry import SAME_PADDING_NOTE
 from app.resources import TEMPLATES_DIR
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -24,6 +25,7 @@ NAV = [
     ("api", "API", "/docs"),
 ]
 templates.env.globals["nav"] = NAV
+templates.env.globals["same_padding_note"] = SAME_PADDING_NOTE
 
 
 def duration(seconds: float | None) -> str:

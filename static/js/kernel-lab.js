@@ -20,6 +20,8 @@
   const imageSources = form.dataset.imageSources.split(" ");
   const numericMax = Number(form.dataset.numericMax);
   const defaults = JSON.parse(form.dataset.defaults);
+  // How the server writes an output size (app/geometry.py FORMULAS), filled in here.
+  const formulas = JSON.parse(form.dataset.formulas);
   const lut = E.paletteWords(form.dataset.palette);
   const CHANNELS = ["R", "G", "B", "A"];
   const lab = (window.cnnpgLab = { frames: 0, fps: 0, renders: 0, last: null, state: null });
@@ -195,13 +197,7 @@
     structure = null;
   }
 
-  function formula(g, axisName) {
-    if (g.before === g.after) {
-      return "⌊(n + 2p − k) / s⌋ + 1 = ⌊(" + g.n + " + 2·" + g.before + " − " + g.k + ") / " + g.s + "⌋ + 1 = " + g.out;
-    }
-    return "⌊(n + p₁ + p₂ − k) / s⌋ + 1 = ⌊(" + g.n + " + " + g.before + " + " + g.after + " − " + g.k + ") / " +
-      g.s + "⌋ + 1 = " + g.out;
-  }
+  function formula(kind, g) { return E.formula(formulas[kind], g); }
 
   let structure = null;  // the key of the panels now on screen, to reuse their canvases
 
@@ -315,17 +311,19 @@
     const f = root.querySelector(".formula");
     f.textContent = "";
     f.appendChild(el("strong", null, "Output size"));
-    const lines = [["height", formula(out.geometry[0])], ["width", formula(out.geometry[1])]];
+    const kind = settings.padding === "same" ? "same" : "valid";
+    const lines = [["height", formula(kind, out.geometry[0])], ["width", formula(kind, out.geometry[1])]];
     if (out.pooled) {
       const a = out.activated[0], p = settings.pool;
-      lines.push(["pooled height", "⌊(n − size) / stride⌋ + 1 = ⌊(" + a.h + " − " + p.size + ") / " + p.stride + "⌋ + 1 = " + out.pooled[0].h]);
-      lines.push(["pooled width", "⌊(n − size) / stride⌋ + 1 = ⌊(" + a.w + " − " + p.size + ") / " + p.stride + "⌋ + 1 = " + out.pooled[0].w]);
+      lines.push(["pooled height", formula("pool", E.axis(a.h, p.size, p.stride, "valid"))]);
+      lines.push(["pooled width", formula("pool", E.axis(a.w, p.size, p.stride, "valid"))]);
     }
     lines.forEach(function (l) {
       const d = el("div");
       d.append(el("span", "axis", l[0]), " ", el("code", null, l[1]));
       f.appendChild(d);
     });
+    if (kind === "same") f.appendChild(el("p", "padding-note", form.dataset.samePaddingNote));
     // Input
     const inFig = root.querySelector('figure[data-stage="input"]');
     inFig.querySelector(".shape").textContent = shapes.input.join(" × ");

@@ -24,6 +24,13 @@
     return { n: n, k: k, s: s, before: before, after: total - before, out: out };
   }
 
+  // An output size written out: one of the server's templates (app/geometry.py FORMULAS,
+  // sent with the page) with this axis' numbers filled in.
+  function formula(template, g) {
+    const values = { n: g.n, k: g.k, s: g.s, before: g.before, after: g.after, out: g.out };
+    return template.replace(/\{(\w+)\}/g, function (_, name) { return String(values[name]); });
+  }
+
   // The plane with zeros around it (for "same" padding), made once per plane and size.
   function padded(src, h, w, top, bottom, left, right) {
     if (!top && !bottom && !left && !right) return { data: src, w: w };
@@ -265,7 +272,7 @@
   }
 
   global.CnnpgLabEngine = {
-    LabError: LabError, axis: axis, correlate: correlate, relu: relu, pool: pool, range: range,
+    LabError: LabError, axis: axis, formula: formula, correlate: correlate, relu: relu, pool: pool, range: range,
     valueAt: valueAt, run: run, paletteWords: paletteWords, paint: paint, paintInput: paintInput, planesOf: planesOf,
     g4: g4, fmt: fmt,
   };

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import Settings
 from app.errors import InvalidInput, NotFound, TooLarge
+from app.geometry import FORMULAS
 from app.imaging.decoding import ImageLimits
 from app.imaging.rendering import palette_hex
 from app.lab import convolution as conv
@@ -186,6 +187,7 @@ def kernel_lab_page(request: Request, settings: SettingsDep, uploads: LabUploads
         "req": lab_req, "kernels": KERNELS, "samples": SAMPLES, "grid_sizes": GRID_SIZES,
         "view": None, "errors": [], "changes": changes, "settings": settings,
         "palette": palette_hex(), "defaults": LabRequest().model_dump(mode="json"),
+        "formulas": FORMULAS,
         "image_sources": IMAGE_SOURCES,
     }
     if lab_req.source != "webcam":
