@@ -47,7 +47,6 @@ def breakdown(drawing: str) -> None:
     from app.imaging.decoding import decode_data_url
     from app.imaging.map_grid import heat_overlay_url, map_grid
     from app.networks import draw_view, explain, inference
-    from app.networks.inference import MAP_LAYER_TYPES
     from app.services import Services
     from app.web.routes.predict import limits_of
 
@@ -72,7 +71,7 @@ def breakdown(drawing: str) -> None:
                   overlay=False)
         timed("heatmap PNG", heat_overlay_url, s.heatmap)
         timed("one picture per layer", lambda o=outs: [map_grid(o[n.index]) for n in ex.nodes
-                                                       if n.type in MAP_LAYER_TYPES])
+                                                       if n.kind.map_layer])
         timed("the whole analysis (draw_view.analyze)", draw_view.analyze, ex, x)
     for name, values in parts.items():
         print(f"  {name:40s} {statistics.median(values[10:]):7.2f} ms")

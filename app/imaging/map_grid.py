@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from app.imaging.palette_png import chunk, palette_png
-from app.imaging.rendering import SignedScale, data_url, diverging_colours
+from app.imaging.rendering import HEAT_PALETTE, SignedScale, data_url, diverging_colours
 
 MIN_SIDE = 12  # image pixels: smaller maps are enlarged by a whole factor to at least this
 TILE_PX = 48  # about how many screen pixels a map is shown at
@@ -102,18 +102,14 @@ def map_grid(x: np.ndarray, scale: SignedScale | None = None, columns: int = COL
     return MapGrid(data_url(palette_png(picture, _GRID_PLTE)), c, cols, rows, tw, th, zoom)
 
 
-def _jet_palette() -> bytes:
-    colours = cv2.applyColorMap(np.arange(256, dtype=np.uint8).reshape(256, 1), cv2.COLORMAP_JET)
-    return np.ascontiguousarray(colours[:, 0, ::-1], dtype=np.uint8).tobytes()
-
-
-_JET = chunk(b"PLTE", _jet_palette())
-# More opaque where hotter, as app.networks.explain.overlay_url blends it (0.65 at the top).
-_JET_ALPHA = chunk(b"tRNS", bytes(round(0.65 * i) for i in range(256)))
+_HEAT = chunk(b"PLTE", HEAT_PALETTE.tobytes())
+# More opaque where hotter, as app.networks.explain.saliency.overlay_url blends it (0.65 at
+# the top).
+_HEAT_ALPHA = chunk(b"tRNS", bytes(round(0.65 * i) for i in range(256)))
 
 
 def heat_overlay_url(heat: np.ndarray) -> str:
-    """A heatmap in [0, 1] (at the input's size) as jet colours, transparent where cold: a
-    small PNG the page lays over the input (its browser scales it smoothly)."""
+    """A heatmap in [0, 1] (at the input's size) on the heat palette, transparent where
+    cold: a small PNG the page lays over the input (its browser scales it smoothly)."""
     idx = np.clip(np.rint(heat * 255), 0, 255).astype(np.uint8)
-    return data_url(palette_png(idx, _JET, _JET_ALPHA))
+    return data_url(palette_png(idx, _HEAT, _HEAT_ALPHA))

@@ -91,3 +91,27 @@ def gray_image(x: np.ndarray) -> Image.Image:
     """An array of 0–255 intensities (or any range, clipped) as an 8-bit image."""
     arr = np.clip(np.rint(x), 0, 255).astype(np.uint8)
     return Image.fromarray(arr)
+
+
+# Heatmaps (Grad-CAM, saliency): inferno, a perceptually uniform sequential map (equal
+# steps in value look like equal steps in colour, and it reads in grayscale), where
+# the rainbow "jet" made some values look larger than others.
+def _inferno() -> np.ndarray:
+    import cv2
+
+    lut = cv2.applyColorMap(np.arange(256, dtype=np.uint8).reshape(256, 1), cv2.COLORMAP_INFERNO)
+    return np.ascontiguousarray(lut[:, 0, ::-1], dtype=np.uint8)
+
+
+HEAT_PALETTE: np.ndarray = _inferno()  # 256 × RGB
+
+
+def heat_colours(heat: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] as RGB (uint8) on the heat palette."""
+    return HEAT_PALETTE[np.clip(np.rint(heat * 255), 0, 255).astype(np.uint8)]
+
+
+def heat_legend_url(width: int = 256, height: int = 12) -> str:
+    """The heat palette as a horizontal bar, low (left) to high (right), for a legend."""
+    row = HEAT_PALETTE[np.linspace(0, 255, width).astype(np.uint8)]
+    return data_url(png_bytes(Image.fromarray(np.repeat(row[None], height, axis=0))))

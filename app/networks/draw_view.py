@@ -31,7 +31,7 @@ from app.imaging.map_grid import MapGrid, heat_overlay_url, map_grid
 from app.imaging.rendering import SignedScale, data_url, png_bytes
 from app.networks import explain_view, inputs
 from app.networks.explain import Explainer, seen_image
-from app.networks.inference import MAP_LAYER_TYPES, LoadedModel, Prediction
+from app.networks.inference import LoadedModel, Prediction
 from app.networks.registry import DEFAULT_MODEL, ModelInfo, Registry
 
 GRID = 140  # the canvas (280×280) in steps of 2 pixels: a stroke's points are on this grid
@@ -94,11 +94,11 @@ def analyze(ex: Explainer, x: np.ndarray) -> DrawAnalysis:
     outs = ex.forward(x)
     probs = outs[ex.output_index].reshape(-1)
     label = int(np.argmax(probs))
-    method = "gradcam" if ex.last_conv is not None else "gradient"
+    method = "gradcam" if ex.cam is not None else "gradient"
     looked = ex.saliency(x, method, label, outputs=outs, overlay=False)
     layers = []
     for node in ex.nodes:
-        if node.type in MAP_LAYER_TYPES:
+        if node.kind.map_layer:
             a = outs[node.index]
             scale = SignedScale.of(a)
             layers.append(LayerGrid(node.name, node.type, list(a.shape), scale, map_grid(a, scale)))

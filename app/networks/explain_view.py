@@ -17,17 +17,14 @@ from PIL import Image
 
 from app.errors import InvalidInput
 from app.imaging.palette_png import palette_png, signed_indices
-from app.imaging.rendering import SignedScale, data_url, png_bytes
+from app.imaging.rendering import SignedScale, data_url, heat_colours, png_bytes
 from app.lab.view import fmt
-from app.networks.explain import (
-    CONV_TYPES,
-    GLOBAL_POOL_TYPES,
-    POOL_TYPES,
-    Explainer,
-    Node,
-    Overview,
-    seen_image,
-)
+from app.networks.explain import Explainer, Overview, seen_image
+from app.networks.explain.graph import Node
+from app.networks.layers.base import Neuron, activation_name
+from app.networks.layers.convolution import ConvCell, SeparableConv2DKind
+from app.networks.layers.core import DenseUnit, SoftmaxUnit
+from app.networks.layers.pooling import GlobalPoolUnit, PoolCell
 
 MAX_STRIP = 480  # widest bar strip, in bars
 NUMBER_GRID_MAX = 7  # kernels and windows up to 7×7 are shown as numbers
@@ -71,15 +68,27 @@ class ChannelCard:
 
 
 @dataclass
+class ChannelSummary:
+    """A convolution's whole channel, for the formula above its maps."""
+
+    bias: float
+    max_difference: float
+    activation: str
+    inputs: int
+    source: str
+
+
+@dataclass
 class NeuronView:
-    kind: str  # conv, pool, global_pool, dense, softmax, other, input
+    kind: str  # the part of the page: conv, pool, global_pool, dense, softmax, value, pick
     node: Node
     channel: int
     cell: tuple[int, int] | None
     title: str
     description: str
     output: float | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: Neuron | None = None
+    whole: ChannelSummary | None = None
     cards: list[ChannelCard] = field(default_factory=list)
     maps: dict[str, MapView] = field(default_factory=dict)
     grids: dict[str, NumberGrid] = field(default_factory=dict)
@@ -178,10 +187,9 @@ def overview_layers(ex: Explainer, ov: Overview) -> list[OverviewLayer]:
     for node, la in zip(ex.nodes, ov.layers, strict=True):
         strip = None
         if la.values is not None:
-            strip = bar_strip(np.asarray(la.values), node.type in ("Dense", "Softmax"))
-        clickable = node.type in CONV_TYPES + POOL_TYPES + GLOBAL_POOL_TYPES + ("Dense", "Softmax")
+            strip = bar_strip(np.asarray(la.values), node.kind.explains)
         out.append(OverviewLayer(la.name, la.type, la.output_shape, la.scale, la.channels, strip,
-                                 clickable, la.explained))
+                                 node.kind.explains, la.explained))
     return out
 
 
@@ -190,25 +198,21 @@ def overview_layers(ex: Explainer, ov: Overview) -> list[OverviewLayer]:
 
 def _describe(ex: Explainer, node: Node) -> str:
     layer = node.layer
-    if node.type in CONV_TYPES + POOL_TYPES:
-        ar, ac = ex.axes(node)
-        size = f"{ar.k}×{ac.k}"
-        parts = [f"{'kernel' if node.type in CONV_TYPES else 'window'} {size}",
+    axes = node.kind.axes(layer, ex.nodes[node.inputs[0]].shape) if node.inputs else None
+    if axes is not None:
+        ar, ac = axes
+        conv = not node.kind.pooling
+        parts = [f"{'kernel' if conv else 'window'} {ar.k}×{ac.k}",
                  f"stride {ar.s}×{ac.s}" if (ar.s, ac.s) != (1, 1) else "stride 1",
                  f"padding “{layer.padding}”"]
         if (ar.d, ac.d) != (1, 1):
             parts.append(f"dilation {ar.d}×{ac.d}")
-        if node.type in CONV_TYPES:
-            parts.append(f"activation {_activation(layer)}")
+        if conv:
+            parts.append(f"activation {activation_name(layer)}")
         return ", ".join(parts)
-    if node.type == "Dense":
-        return f"{node.shape[0]} units, activation {_activation(layer)}"
+    if isinstance(getattr(layer, "units", None), int):
+        return f"{node.shape[0]} units, activation {activation_name(layer)}"
     return node.type
-
-
-def _activation(layer: Any) -> str:
-    fn = getattr(layer, "activation", None)
-    return str(getattr(fn, "__name__", "linear")) if fn is not None else "linear"
 
 
 def neuron_view(ex: Explainer, x: np.ndarray, layer: str, channel: int,
@@ -217,94 +221,80 @@ def neuron_view(ex: Explainer, x: np.ndarray, layer: str, channel: int,
     ex.check_place(node, channel, cell if cell is not None or not node.spatial else (0, 0))
     where = f"[{cell[0]}, {cell[1]}, {channel}]" if cell is not None else (
         f"[:, :, {channel}]" if node.spatial else f"[{channel}]")
-    view = NeuronView("other", node, channel, cell, f"{node.name}{where}", _describe(ex, node))
-    if node.type in CONV_TYPES:
+    view = NeuronView("value", node, channel, cell, f"{node.name}{where}", _describe(ex, node))
+    if node.kind.windowed and not node.kind.pooling:
         _conv(ex, x, view)
-    elif node.type in POOL_TYPES:
+    elif node.kind.windowed:
         _pool(ex, x, view)
     elif cell is not None or not node.spatial:
-        view.kind = {"Dense": "dense", "Softmax": "softmax", "InputLayer": "input"}.get(
-            node.type, "global_pool" if node.type in GLOBAL_POOL_TYPES else "other")
-        view.detail = ex.neuron(x, layer, channel, cell)
-        view.output = view.detail["output"]
-        if view.kind == "global_pool":
-            values = np.asarray(view.detail["window"]["values"], dtype=np.float64)
+        detail = ex.neuron(x, layer, channel, cell)
+        view.kind, view.detail, view.output = detail.view, detail, detail.output
+        if isinstance(detail, GlobalPoolUnit):
+            values = np.asarray(detail.window.values, dtype=np.float64)
             view.maps["input"] = signed_map(values, SignedScale.of(values),
                                             f"{ex.nodes[node.inputs[0]].name}[:, :, {channel}]")
-        if view.kind == "dense":
-            view.detail["input_layer"], view.detail["flat_layer"] = _dense_sources(ex, node)
-        if view.kind in ("dense", "softmax") and view.detail.get("logits") is not None:
-            probs = view.detail["probabilities"]
-            z = np.asarray(view.detail["logits"])
+        if isinstance(detail, DenseUnit | SoftmaxUnit) and detail.logits is not None:
+            assert detail.probabilities is not None
+            probs = detail.probabilities
+            z = np.asarray(detail.logits)
             e = np.exp(z - z.max())
             view.rows = [{"class": ex.class_name(k), "logit": z[k], "exp": e[k], "p": probs[k],
                           "picked": k == channel} for k in range(len(z))]
     else:
         _spatial_other(ex, x, view)
-    if cell is not None and "input_field" in view.detail:
-        f = view.detail["input_field"]
+    if cell is not None and view.detail is not None and view.detail.input_field is not None:
+        f = view.detail.input_field
         view.maps["field"] = seen_map(x, "the field on the input", rect=(
-            f["rows"][0], f["rows"][1], f["cols"][0], f["cols"][1]))
+            f.rows[0], f.rows[1], f.cols[0], f.cols[1]))
     return view
-
-
-def _dense_sources(ex: Explainer, node: Node) -> tuple[str, str | None]:
-    """The layer a Dense layer's inputs come from (through dropout, which does nothing at
-    inference), and the 3-D layer behind a Flatten there, if any."""
-    src = ex.nodes[node.inputs[0]]
-    while src.type in ("Dropout", "GaussianNoise", "GaussianDropout") and src.inputs:
-        src = ex.nodes[src.inputs[0]]
-    behind = ex.nodes[src.inputs[0]].name if src.type == "Flatten" and src.inputs else None
-    return src.name, behind
 
 
 def _conv(ex: Explainer, x: np.ndarray, view: NeuronView) -> None:
     node, channel, cell = view.node, view.channel, view.cell
     view.kind = "conv"
-    whole = ex.channel_maps(x, node.name, channel)
-    src_name = ex.nodes[node.inputs[0]].name
-    parts = whole["parts"]
-    in_scale = SignedScale.of(np.stack([p["input"] for p in parts]))
-    k_scale = SignedScale.of(np.stack([p["kernel"] for p in parts]))
-    c_scale = SignedScale.of(np.stack([p["correlation"] for p in parts]))
-    detail: dict[str, Any] = {}
+    whole = ex.channel(x, node.name, channel)
+    parts = whole.parts
+    in_scale = SignedScale.of(np.stack([p.input for p in parts]))
+    k_scale = SignedScale.of(np.stack([p.kernel for p in parts]))
+    c_scale = SignedScale.of(np.stack([p.correlation for p in parts]))
     rect = None
+    terms = {}
     if cell is not None:
         detail = ex.neuron(x, node.name, channel, cell)
-        rf = detail["receptive_field"]
-        rect = (rf["rows"][0], rf["rows"][1], rf["cols"][0], rf["cols"][1])
-    terms = {t["channel"]: t for t in detail.get("terms", [])}
+        assert isinstance(detail, ConvCell) and detail.receptive_field is not None
+        view.detail, view.output = detail, detail.output
+        rf = detail.receptive_field
+        rect = (rf.rows[0], rf.rows[1], rf.cols[0], rf.cols[1])
+        terms = {t.channel: t for t in detail.terms}
     for p in parts:
-        k = p["channel"]
-        kernel = p["kernel"]
+        k, kernel = p.channel, p.kernel
         card = ChannelCard(
             k,
-            signed_map(p["input"], in_scale, f"{src_name}[:, :, {k}]", rect=rect),
+            signed_map(p.input, in_scale, f"{whole.source}[:, :, {k}]", rect=rect),
             signed_map(kernel, k_scale, f"kernel[:, :, {k}, {channel}]"),
-            signed_map(p["correlation"], c_scale, f"{src_name}[:, :, {k}] ⋆ kernel", mark=cell,
+            signed_map(p.correlation, c_scale, f"{whole.source}[:, :, {k}] ⋆ kernel", mark=cell,
                        pickable=True),
-            pointwise=p["weight"] if node.type == "SeparableConv2D" else None,
+            pointwise=p.weight if isinstance(node.kind, SeparableConv2DKind) else None,
         )
         if max(kernel.shape) <= NUMBER_GRID_MAX:
             card.kernel_grid = number_grid(kernel, k_scale)
         t = terms.get(k)
         if t is not None:
-            card.term = t["sum"]
-            products = np.asarray(t["window"]) * np.asarray(t["kernel"])
+            card.term = t.sum
+            products = np.asarray(t.window) * np.asarray(t.kernel)
             if max(products.shape) <= NUMBER_GRID_MAX:
                 card.products = number_grid(products)
         view.cards.append(card)
     if cell is not None:  # the channels that count most first
         view.cards.sort(key=lambda c: -abs(c.term or 0.0))
-    pre, out = whole["pre_activation"], whole["output"]
+    pre, out = whole.pre_activation, whole.output
     scale = SignedScale.of(np.stack([pre, out]))
     view.maps["pre"] = signed_map(pre, scale, "Σ + bias: the pre-activation", mark=cell,
                                   pickable=True)
     view.maps["output"] = signed_map(out, scale, f"{node.name}[:, :, {channel}] (Keras)",
                                      mark=cell, pickable=True)
-    view.detail = {**detail, "bias": whole["bias"], "max_difference": whole["max_difference"],
-                   "activation": whole["activation"], "inputs": len(parts), "source": src_name}
-    view.output = detail.get("output")
+    view.whole = ChannelSummary(whole.bias, whole.max_difference, whole.activation, len(parts),
+                                whole.source)
 
 
 def _pool(ex: Explainer, x: np.ndarray, view: NeuronView) -> None:
@@ -316,15 +306,18 @@ def _pool(ex: Explainer, x: np.ndarray, view: NeuronView) -> None:
     scale = SignedScale.of(np.stack([src.max(), src.min(), out.max(), out.min()]))
     rect = None
     if cell is not None:
-        view.detail = ex.neuron(x, node.name, channel, cell)
-        view.output = view.detail["output"]
-        w = view.detail["window"]
-        rect = (w["rows"][0], w["rows"][1], w["cols"][0], w["cols"][1])
-        values = np.array([[np.nan if v is None else v for v in row] for row in w["values"]])
+        detail = ex.neuron(x, node.name, channel, cell)
+        assert isinstance(detail, PoolCell)
+        view.detail, view.output = detail, detail.output
+        w = detail.window
+        rect = (w.rows[0], w.rows[1], w.cols[0], w.cols[1])
+        values = np.array([[np.nan if v is None else v for v in row] for row in w.values])
         marks = {}
-        if "argmax" in w:
-            ar, ac = ex.axes(node)
-            marks[(w["argmax"][0] - ar.first(cell[0]), w["argmax"][1] - ac.first(cell[1]))] = "pw"
+        if w.argmax is not None:
+            axes = node.kind.axes(node.layer, ex.nodes[node.inputs[0]].shape)
+            assert axes is not None
+            ar, ac = axes
+            marks[(w.argmax[0] - ar.first(cell[0]), w.argmax[1] - ac.first(cell[1]))] = "pw"
         view.grids["window"] = number_grid(values, scale, marks)
     src_name = ex.nodes[node.inputs[0]].name
     view.maps["input"] = signed_map(src, scale, f"{src_name}[:, :, {channel}]", rect=rect)
@@ -345,8 +338,4 @@ def _spatial_other(ex: Explainer, x: np.ndarray, view: NeuronView) -> None:
 
 
 def heatmap_image(heat: np.ndarray) -> str:
-    import cv2
-
-    colours = cv2.applyColorMap(np.clip(heat * 255, 0, 255).astype(np.uint8),
-                                cv2.COLORMAP_JET)[:, :, ::-1]
-    return data_url(png_bytes(Image.fromarray(np.ascontiguousarray(colours))))
+    return data_url(png_bytes(Image.fromarray(np.ascontiguousarray(heat_colours(heat)))))

@@ -28,6 +28,7 @@ from app.imaging.fitting import FITS, Fit, fit_image
 from app.imaging.palette_png import signed_channel_urls
 from app.imaging.rendering import SignedScale, png_data_urls, signed_map_image
 from app.networks import digits
+from app.networks.layers import kind_of
 from app.networks.registry import ModelInfo, Registry
 
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 # Keras and TensorFlow do not import, load and trace models safely in parallel threads: one
 # at a time in the whole process (loads, uploads being checked, explainers being traced).
 KERAS_LOCK = threading.Lock()
-MAP_LAYER_TYPES = ("Conv2D", "MaxPooling2D", "AveragePooling2D")
 
 
 @dataclass
@@ -87,13 +87,13 @@ class LoadedModel:
         model = self.model
         self._forward = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
         self.map_layers = [layer for layer in model.layers
-                           if type(layer).__name__ in MAP_LAYER_TYPES]
+                           if kind_of(type(layer).__name__).map_layer]
         maps_model = keras.Model(model.inputs, [layer.output for layer in self.map_layers]
                                  + [model.outputs[0]])
         self._maps = tf.function(lambda x: maps_model(x, training=False)).get_concrete_function(spec)
         self._tf = tf
         self._lite = _LiteRunner.convert(model)
-        self.explainer: Explainer | None = None  # made on first use (app/networks/explain.py)
+        self.explainer: Explainer | None = None  # made on first use (app/networks/explain)
         zeros = np.zeros((1, *info.input_shape), np.float32)
         self.predict(zeros)  # warm up both paths, so no request pays for their first run
         self.activations(zeros)

@@ -19,14 +19,8 @@ from app.config import Settings
 from app.datasets.builtin import DatasetInfo
 from app.datasets.catalog import DatasetCatalog
 from app.errors import InvalidInput
-from app.networks.architecture import (
-    LAYER_CLASSES,
-    ArchitectureSpec,
-    Conv2D,
-    FieldKind,
-    Summary,
-    check,
-)
+from app.networks.architecture import ArchitectureSpec, Summary, check
+from app.networks.layers import LAYER_CLASSES, Conv2D, FieldKind
 from app.networks.presets import PRESETS, Preset, get_preset
 from app.training.jobs import JobRequest, check_fits_dataset
 

@@ -30,7 +30,8 @@ from pydantic_core import ErrorDetails
 from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
 from app.errors import NotFound
-from app.networks.architecture import LAYER_CLASSES, MODEL_NAME_PATTERN, FieldKind, Layer
+from app.networks.architecture import MODEL_NAME_PATTERN
+from app.networks.layers import LAYER_CLASSES, FieldKind, Layer
 from app.networks.presets import PRESETS, get_preset
 from app.training import builder
 from app.training.builder import DEFAULT_SETTINGS, OPTIMIZERS, TRAINING_FIELDS, BuilderState
@@ -90,7 +91,7 @@ def layer_text(layer: dict[str, Any]) -> str:
 def _canonical(state: BuilderState) -> list[dict[str, Any]] | None:
     """The layers with Keras' defaults filled in (None where one is not valid)."""
     try:
-        return [LAYER_CLASSES[str(layer["type"])].model_validate(layer).model_dump(exclude={"name"})
+        return [LAYER_CLASSES[str(layer["type"])].model_validate(layer).canonical()
                 for layer in state.layers]
     except (ValidationError, KeyError):
         return None

@@ -16,12 +16,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.errors import InvalidInput, LimitExceeded
-from app.networks.architecture import LAYER_CLASSES
+from app.networks.layers import LAYER_CLASSES
 from app.storage.tables import JobRow
 from app.training.jobs import JOB_ID_PATTERN
 
 JOB_ID = re.compile(JOB_ID_PATTERN)
-_PAIR_KINDS = ("pair", "pair?")
 
 
 @dataclass(frozen=True)
@@ -79,16 +78,12 @@ def repair_ids(ids: list[str], limit: int, exists: Callable[[str], bool]
 def _layer_fields(layer: dict[str, Any]) -> dict[str, Any]:
     """A layer's arguments with Keras' defaults filled in, sizes as [height, width]."""
     cls = LAYER_CLASSES.get(str(layer.get("type")))
-    if cls is None:
-        return {k: v for k, v in layer.items() if k != "name"}
-    try:
-        full = cls.model_validate(layer).model_dump(mode="json", exclude={"name"})
-    except ValidationError:
-        full = {k: v for k, v in layer.items() if k != "name"}
-    for arg, kind in cls.builder_fields:
-        if kind in _PAIR_KINDS and isinstance(full.get(arg), int):
-            full[arg] = [full[arg], full[arg]]
-    return {"type": full.pop("type", layer.get("type")), **full}
+    if cls is not None:
+        try:
+            return cls.model_validate(layer).canonical()
+        except ValidationError:
+            pass
+    return {k: v for k, v in layer.items() if k != "name"}
 
 
 def settings_fields(dataset: str, training: dict[str, Any] | None,

@@ -94,25 +94,21 @@ class StepLog:
         span = max(1, (steps_per_epoch or 50) // 50)
         self.alpha = 2.0 / (span + 1)
         self.points: list[dict[str, float]] = []
-        self._mean: tuple[float, float] | None = None  # the running means at the last batch
-        self._smooth: tuple[float, float] | None = None
+        self._mean: np.ndarray | None = None  # the running means (loss, accuracy) at the last batch
+        self._smooth: np.ndarray | None = None
 
     def add(self, step: int, batch: int, loss: float, accuracy: float) -> None:
         """`batch`: 1 for an epoch's first batch (its running means start afresh)."""
-        means = (loss, accuracy)
-        if batch <= 1 or self._mean is None:
-            values = means
-        else:
-            values = tuple(batch * m - (batch - 1) * p for m, p in zip(means, self._mean, strict=True))
+        means = np.array([loss, accuracy], dtype=np.float64)
+        values = means if batch <= 1 or self._mean is None else batch * means - (batch - 1) * self._mean
         self._mean = means
-        if self._smooth is None or not all(np.isfinite(self._smooth)):
-            self._smooth = values  # type: ignore[assignment]
+        if self._smooth is None or not np.isfinite(self._smooth).all():
+            self._smooth = values
         else:
-            self._smooth = tuple(s + self.alpha * (v - s)  # type: ignore[assignment]
-                                 for s, v in zip(self._smooth, values, strict=True))
+            self._smooth = self._smooth + self.alpha * (values - self._smooth)
         if step % self.stride:
             return
-        smooth_loss, smooth_accuracy = self._smooth
+        smooth_loss, smooth_accuracy = (float(v) for v in self._smooth)
         self.points.append({"step": step, "loss": _finite(max(smooth_loss, 0.0)),
                             "accuracy": _finite(min(max(smooth_accuracy, 0.0), 1.0))})
         if len(self.points) > self.limit:  # only when the total was not known at the start

@@ -4,6 +4,7 @@ what the network looked at (Grad-CAM, input gradient)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
@@ -215,9 +216,10 @@ async def explain_neuron(model_id: ModelPath, body: NeuronRequest, registry: Reg
     input. Pooling: the window. Dense: the largest input × weight products and the bias;
     a softmax output also its logits and the softmax filled in. `output` is Keras' own."""
     cell = (body.cell[0], body.cell[1]) if body.cell is not None else None
-    return await run_in_threadpool(_on_input, model_id, body, registry, models, settings,
-                                   datasets, lambda ex, x: ex.neuron(x, body.layer, body.channel,
-                                                                     cell))
+    neuron = await run_in_threadpool(_on_input, model_id, body, registry, models, settings,
+                                     datasets, lambda ex, x: ex.neuron(x, body.layer,
+                                                                       body.channel, cell))
+    return NeuronResponse.model_validate(asdict(neuron))
 
 
 @router.post("/api/models/{model_id}/saliency", response_model=SaliencyResponse,

@@ -182,10 +182,10 @@ def _saliency(state: PageState, registry: Registry, models: LoadedModels, settin
     if r.x is None:
         return {"empty": True}
     ex = explain.explainer(models.get(r.info.id))
-    method = state.method if ex.last_conv is not None else "gradient"
+    method = state.method if ex.cam is not None else "gradient"
     s = ex.saliency(r.x, method, state.target)
     return {"s": s, "info": r.info, "heat": explain_view.heatmap_image(s.heatmap),
-            "has_conv": ex.last_conv is not None}
+            "has_conv": ex.cam is not None}
 
 
 @router.post("/explain/saliency", response_class=HTMLResponse)

@@ -1,0 +1,62 @@
+"""Every Keras layer class the playground knows, described once (app/networks/layers/base.py):
+the architecture spec and the Model Builder take the spec classes, uploads take the kinds
+that may be uploaded, Explain takes each kind's fields and breakdown.
+
+    kind_of("Conv2D").spec            # the spec class: arguments, defaults, shapes, params
+    kind_of("Conv2D").breakdown(place)  # one output number, explained
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from app.networks.layers import augmentation, convolution, core, merging, normalization, pooling, reshaping
+from app.networks.layers.augmentation import (
+    RandomContrast,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
+from app.networks.layers.base import FieldKind, Layer, LayerKind, LayerProblem, Shape
+from app.networks.layers.convolution import Conv2D
+from app.networks.layers.core import Dense, Dropout, Flatten
+from app.networks.layers.normalization import BatchNormalization
+from app.networks.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
+
+KINDS: dict[str, LayerKind] = {
+    kind.name: kind
+    for module in (convolution, pooling, core, normalization, merging, reshaping, augmentation)
+    for kind in module.KINDS
+}
+# What a layer the playground does not know is treated as (it is refused in uploads).
+UNKNOWN = type("UnknownKind", (LayerKind,), {"name": "", "uploadable": False})()
+
+# The layers a learner can build (Model Builder, architecture specs), in the builder's order.
+SPEC_CLASSES: tuple[type[Layer], ...] = (
+    Conv2D, MaxPooling2D, AveragePooling2D, Dropout, Flatten, Dense, BatchNormalization,
+    GlobalAveragePooling2D, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
+    RandomContrast)
+LAYER_CLASSES: dict[str, type[Layer]] = {cls.__name__: cls for cls in SPEC_CLASSES}
+assert all(KINDS[name].spec is cls for name, cls in LAYER_CLASSES.items())
+
+LayerSpec = Annotated[
+    Conv2D | MaxPooling2D | AveragePooling2D | Dropout | Flatten | Dense | BatchNormalization
+    | GlobalAveragePooling2D | RandomFlip | RandomRotation | RandomTranslation | RandomZoom
+    | RandomContrast,
+    Field(discriminator="type"),
+]
+
+
+def kind_of(class_name: str) -> LayerKind:
+    """The description of a Keras layer class (UNKNOWN for one the playground does not know)."""
+    return KINDS.get(class_name, UNKNOWN)
+
+
+__all__ = ["KINDS", "LAYER_CLASSES", "SPEC_CLASSES", "UNKNOWN", "AveragePooling2D",
+           "BatchNormalization", "Conv2D", "Dense", "Dropout", "FieldKind", "Flatten",
+           "GlobalAveragePooling2D", "Layer", "LayerKind", "LayerProblem", "LayerSpec",
+           "MaxPooling2D", "RandomContrast", "RandomFlip", "RandomRotation",
+           "RandomTranslation", "RandomZoom", "Shape", "kind_of"]
