@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     models_dir: Path | None = Field(
         None, description="Shipped, read-only models (*.keras with *.json); default: models/."
     )
+    lessons_dir: Path | None = Field(
+        None, description="A folder of the teacher's own lesson files (*.yaml), offered after "
+        "the shipped lessons; a file that cannot be used is listed on /lessons with its line "
+        "and the reason, and the other lessons still work.",
+    )
     database_url: str | None = None
     redis_url: str | None = None
     workers: int = Field(1, ge=0, le=64)

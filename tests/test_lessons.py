@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
+import time
 
 import keras
 import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from app.classroom import lessons as L
+from app.classroom.lesson_files import shipped_lessons
 from app.lab.convolution import correlate, pool
 from app.networks.architecture import ArchitectureSpec, build_model
-from tests.conftest import assert_accessible
+from tests.conftest import ADMIN, ROOT, assert_accessible, browser_page
 
 
 def conv(filters, k, act="relu"):
@@ -33,6 +35,9 @@ COURSE = [conv(32, 3), conv(64, 3), POOL, {"type": "Dropout", "rate": 0.25}, {"t
           {"type": "Dense", "units": 10, "activation": "softmax"}]
 BOOK = [conv(32, 5), POOL, conv(64, 5), POOL, {"type": "Flatten"},
         {"type": "Dense", "units": 10, "activation": "softmax"}]
+
+
+LESSONS = shipped_lessons()
 
 
 def model(shape, layers):
@@ -142,7 +147,11 @@ def test_lessons_api_lists_every_lesson(client):
                 seen.add(step["exercise"]["id"])
                 assert "numbers" not in step["exercise"]  # the answers stay on the server
     assert seen == set(RIGHT)
-    assert client.get("/api/lessons/nope").status_code == 422  # not one of the lesson ids
+    # Lessons are the application's own (CNNPG_LESSONS_DIR adds some): an id of the right
+    # form that names none is a 404 naming it, one of the wrong form a 422.
+    missing = client.get("/api/lessons/nope")
+    assert missing.status_code == 404 and "'nope'" in missing.json()["detail"][0]["msg"]
+    assert client.get("/api/lessons/Not%20an%20id").status_code == 422
 
 
 @pytest.mark.parametrize("exercise_id", sorted(RIGHT))
@@ -203,7 +212,7 @@ def answer_on_page(pg, step, exercise_id, right: bool):
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("lesson", L.LESSONS, ids=lambda x: x.id)
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda x: x.id)
 def test_lesson_page_steps_exercises_and_progress(page, lesson):
     page.goto(page.base_url + f"/lessons/{lesson.id}")
     titles = page.locator(".step-list a").all_inner_texts()
@@ -281,7 +290,7 @@ def test_home_and_lessons_list_pass_axe(page):
 def test_the_new_pages_are_in_the_navigation_with_no_inline_script(client):
     import re
 
-    for path in ("/", "/lessons", *(f"/lessons/{x.id}" for x in L.LESSONS), "/classes",
+    for path in ("/", "/lessons", *(f"/lessons/{x.id}" for x in LESSONS), "/classes",
                  "/classes/join?code=ABCDEF", "/kernel-lab?source=webcam"):
         r = client.get(path)
         assert r.status_code == 200, path
@@ -292,3 +301,290 @@ def test_the_new_pages_are_in_the_navigation_with_no_inline_script(client):
     # An unknown lesson is a page that says so, with the lessons to pick from.
     r = client.get("/lessons/nope")
     assert r.status_code == 200 and "There is no lesson &#39;nope&#39;" in r.text
+
+
+# ---------------------------------------------------------------- lessons as files (issue 15)
+
+
+def readme_lesson() -> str:
+    """The example lesson file in README.md ("Lessons as files"): the docs' own example is
+    the valid teacher's lesson these tests load."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Lessons as files"):]
+    return section[section.index("```yaml\n") + 8:section.index("\n```", section.index("```yaml"))] + "\n"
+
+
+BAD_KERNEL = """id: bad-kernel
+title: A lesson with a typo
+kind: worksheet
+source: {title: Worksheet 1}
+summary: One step.
+preset: mnist_book
+steps:
+  - id: look
+    title: Look
+    text: Look at it.
+    lab:
+      source: lesson
+      kernel: sharpen_typo
+"""
+
+
+def lessons_playground(make_playground, folder):
+    """An application with a teacher's lesson folder, once its start-up has settled: its
+    model warm-up thread done, so that closing it never leaves TensorFlow mid-load."""
+    pg = make_playground(lessons_dir=folder)
+    for thread in threading.enumerate():
+        if thread.name == "warm-up":
+            thread.join(60)
+    return pg
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i + 1 for i, row in enumerate(text.splitlines()) if needle in row)
+
+
+def test_every_shipped_lesson_file_loads_and_names_its_text_not_its_file():
+    from app.classroom.lesson_files import SHIPPED_DIR, _shipped
+
+    lessons, problems = _shipped()
+    assert problems == () and [x.id for x in lessons] == [x.id for x in LESSONS]
+    assert sorted(p.name for p in SHIPPED_DIR.iterdir()) == [
+        "01-build-a-cnn.yaml", "02-convolution-by-hand.yaml", "03-sizes-and-parameters.yaml",
+        "04-receptive-fields.yaml"]
+    assert {x.id: (x.kind, x.source.title) for x in lessons} == {
+        "build-a-cnn": ("workshop episode", "Build a Convolutional Neural Network"),
+        "convolution-by-hand": ("course task", "Convolutional Neural Networks"),
+        "sizes-and-parameters": ("book chapter", "Introduction to convolutional neural networks"),
+        "receptive-fields": ("tutorial", "CNN Tutorial with Keras")}
+
+
+def test_learners_see_the_texts_title_and_kind_never_a_file_name(client):
+    import re
+
+    file_name = re.compile(r"\d{3}_[0-9a-f]{16}\.txt")
+    pages = ["/lessons", "/api/lessons", *(f"/lessons/{x.id}" for x in LESSONS),
+             *(f"/api/lessons/{x.id}" for x in LESSONS)]
+    for path in pages:
+        r = client.get(path)
+        assert r.status_code == 200 and not file_name.search(r.text), path
+    page = client.get("/lessons/build-a-cnn").text
+    assert "Follows “Build a Convolutional Neural Network” (workshop episode)" in page
+    listing = {x["id"]: x for x in client.get("/api/lessons").json()}
+    assert listing["receptive-fields"]["kind"] == "tutorial"
+    assert listing["receptive-fields"]["source"] == "CNN Tutorial with Keras"
+    assert "Follows “Introduction to convolutional neural networks” (book chapter)" in \
+        client.get("/lessons").text
+
+
+def test_a_file_names_the_line_of_each_mistake():
+    from app.classroom.lesson_files import LessonFileError, read_lesson
+
+    good = readme_lesson()
+    assert read_lesson(good, "strides.yaml").id == "strides-quickly"
+    # A model the exercise expects that Keras cannot build: the line of that layer.
+    bad = good.replace("filters: 8,", "filters: 0,")
+    with pytest.raises(LessonFileError) as err:
+        read_lesson(bad, "strides.yaml")
+    (problem,) = err.value.problems
+    assert problem.file == "strides.yaml" and problem.line == line_of(bad, "filters: 0,")
+    assert problem.reason.startswith("steps.2.exercise.answer.0.filters:"), problem.reason
+    # A number with no label, a missing field, a field that is not one.
+    bad = good.replace("labels: [width]", "labels: []")
+    with pytest.raises(LessonFileError) as err:
+        read_lesson(bad, "strides.yaml")
+    assert err.value.problems[0].line == line_of(bad, "labels: []")
+    assert "one label per number" in err.value.problems[0].reason
+    bad = good.replace("summary:", "summery:")
+    with pytest.raises(LessonFileError) as err:
+        read_lesson(bad, "strides.yaml")
+    reasons = {p.reason.split(":")[0]: p.line for p in err.value.problems}
+    # (a missing field: where the mapping it belongs in starts)
+    assert reasons == {"summary": line_of(bad, "id: strides"), "summery": line_of(bad, "summery:")}
+    # YAML that is not YAML: the line the parser stopped at.
+    with pytest.raises(LessonFileError) as err:
+        read_lesson("id: x\ntitle: [unclosed\nkind: tutorial\n", "broken.yaml")
+    (problem,) = err.value.problems
+    assert problem.reason.startswith("not valid YAML") and problem.line in (2, 3, 4)
+
+
+def test_a_teachers_lesson_folder_adds_lessons_and_reports_broken_files(make_playground,
+                                                                        tmp_path):
+    folder = tmp_path / "lessons"
+    folder.mkdir()
+    (folder / "strides.yaml").write_text(readme_lesson())
+    (folder / "bad-kernel.yaml").write_text(BAD_KERNEL)
+    (folder / "broken.yaml").write_text("id: broken\ntitle: [unclosed\n")
+    (folder / "copy.yml").write_text(readme_lesson().replace("id: strides-quickly",
+                                                             "id: build-a-cnn"))
+    (folder / "notes.txt").write_text("not a lesson")  # only *.yaml and *.yml are read
+    c = lessons_playground(make_playground, folder).client
+    ids = [x["id"] for x in c.get("/api/lessons").json()]
+    assert ids == [x.id for x in LESSONS] + ["strides-quickly"]
+    # The teacher's lesson works like the shipped ones: its page, its steps, its exercises.
+    detail = c.get("/api/lessons/strides-quickly").json()
+    assert [s["id"] for s in detail["steps"]] == ["jump", "size", "layer", "train"]
+    assert detail["kind"] == "worksheet" and detail["source"] == "Year 11 worksheet 3"
+    page = c.get("/lessons/strides-quickly")
+    assert page.status_code == 200 and "worksheet-3.pdf" not in page.text
+    check = "/api/exercises/strides-quickly.{}/check"
+    assert c.post(check.format("size"), json={"answer": [24]}).json()["correct"] is True
+    assert c.post(check.format("size"), json={"answer": [25]}).json()["correct"] is False
+    layer = {"architecture": model([28, 28, 1], [
+        {"type": "Conv2D", "filters": 8, "kernel_size": 3, "strides": 2}])}
+    assert c.post(check.format("layer"), json=layer).json()["correct"] is True
+    verdict = c.post("/lessons/exercises/strides-quickly.layer",
+                     data={"filters": "8", "kernel_size": "3x3", "strides": "(2, 2)"})
+    assert 'data-correct="true"' in verdict.text
+    # The broken files are listed on /lessons: file, line, reason; the others still work.
+    listing = c.get("/lessons").text
+    assert "Lesson files that could not be used" in listing
+    assert (f'<code>bad-kernel.yaml</code>, line {line_of(BAD_KERNEL, "sharpen_typo")}: '
+            "steps.0.lab.kernel: &#39;sharpen_typo&#39; is not a kernel") in listing
+    assert listing.count("<code>bad-kernel.yaml</code>") == 1  # one mistake, said once
+    assert "<code>broken.yaml</code>, line 3: not valid YAML" in listing
+    assert ("<code>copy.yml</code>, line 2: id: another lesson is already called "
+            "&#39;build-a-cnn&#39;") in listing
+    assert "notes.txt" not in listing
+    assert c.get("/api/lessons/bad-kernel").status_code == 404
+    assert c.post("/api/exercises/build-a-cnn.params/check",
+                  json={"answer": [448]}).json()["correct"] is True
+    # The folder is read again when a file changes: the fixed file is a lesson now.
+    (folder / "bad-kernel.yaml").write_text(BAD_KERNEL.replace("sharpen_typo", "sharpen"))
+    assert c.get("/api/lessons/bad-kernel").status_code == 200
+    assert "bad-kernel.yaml" not in c.get("/lessons").text
+
+
+def test_a_missing_lessons_folder_is_said_and_the_shipped_lessons_work(make_playground, tmp_path):
+    c = lessons_playground(make_playground, tmp_path / "nowhere").client
+    assert [x["id"] for x in c.get("/api/lessons").json()] == [x.id for x in LESSONS]
+    assert "CNNPG_LESSONS_DIR cannot be read" in c.get("/lessons").text
+
+
+# ---------------------------------------------------------------- progress on the server (issue 19)
+
+
+def make_class(client):
+    made = client.post("/api/classes", json={"name": "Lessons class"},
+                       headers={"X-Owner-Token": ADMIN})
+    assert made.status_code == 201, made.text
+    return made.json()
+
+
+def test_a_learners_progress_is_kept_on_the_server_and_the_teacher_sees_it(playground):
+    klass = make_class(playground.client)
+    learner = playground.new_client()
+    joined = learner.post(f"/api/classes/{klass['code']}/join", json={"nickname": "Grace"})
+    assert joined.status_code == 201
+    token = joined.json()["owner_token"]
+    # A right answer on the page counts; a wrong one does not.
+    assert 'data-correct="false"' in learner.post("/lessons/exercises/build-a-cnn.border",
+                                                  data={"answer": "31"}).text
+    assert 'data-correct="true"' in learner.post("/lessons/exercises/build-a-cnn.border",
+                                                 data={"answer": "30"}).text
+    # So does one through the API, with the owner token.
+    right = learner.post("/api/exercises/build-a-cnn.input/check", json={"answer": [32, 32, 3]},
+                         headers={"X-Owner-Token": token})
+    assert right.json()["correct"] is True
+    # A step to read is done once the learner moves on (what the page sends).
+    done = learner.post("/lessons/build-a-cnn/progress", data={"step": "kernel"})
+    assert done.status_code == 200, done.text
+    assert done.json() == {"lesson": "build-a-cnn", "steps": 9,
+                           "done": ["kernel", "border", "input"]}
+    # ...but an exercise's step only by its answer, the Train step only by training.
+    for step, why in (("summary", "answering its exercise"), ("train", "training"),
+                      ("nope", "no step")):
+        refused = learner.post("/lessons/build-a-cnn/progress", data={"step": step})
+        assert refused.status_code == 422 and why in refused.text, refused.text
+    # Without an owner token there is nothing to keep it under: the browser keeps it.
+    assert playground.new_client().post("/lessons/build-a-cnn/progress",
+                                        data={"step": "kernel"}).status_code == 403
+    # The learner's pages show it from the server.
+    page = learner.get("/lessons/build-a-cnn").text
+    assert 'data-progress="server"' in page and 'data-done="kernel border input"' in page
+    assert "3 of 9 steps done" in page
+    assert "Your progress: 3 of 9 steps done" in learner.get("/lessons").text
+    # The teacher sees every learner's progress, in the API and on the dashboard.
+    teacher = {"X-Owner-Token": klass["teacher_token"]}
+    board = playground.client.get(f"/api/classes/{klass['code']}", headers=teacher).json()
+    assert [x["id"] for x in board["lessons"]] == [x.id for x in LESSONS]
+    (grace,) = board["learners"]
+    assert grace["lessons"][0] == {"lesson": "build-a-cnn", "steps": 9,
+                                   "done": ["kernel", "border", "input"]}
+    assert all(p["done"] == [] for p in grace["lessons"][1:])
+    dashboard = playground.client.get(f"/classes/{klass['code']}", headers=teacher).text
+    assert 'data-lesson="build-a-cnn" data-done="3"' in dashboard
+    assert "3 of 9" in dashboard
+    # Start over: the steps are forgotten, on the server too.
+    reset = learner.post("/lessons/build-a-cnn/progress/reset")
+    assert reset.json()["done"] == []
+    board = playground.client.get(f"/api/classes/{klass['code']}", headers=teacher).json()
+    assert board["learners"][0]["lessons"][0]["done"] == []
+
+
+TRAIN_FAST = {"architecture": "mnist_book", "dataset": "mnist",
+              "training": {"optimizer": "sgd", "learning_rate": 0.01, "batch_size": 100,
+                           "epochs": 1, "validation_split": 0.0, "train_samples": 300,
+                           "seed": 1}}
+
+
+@pytest.mark.browser
+def test_the_train_step_is_done_once_the_model_has_trained(page):
+    """Issue 19: the Train step stayed unticked beside the learner's accuracy, because only
+    a right answer or moving on marked a step done. It is done when the learner's job has
+    trained the lesson's model, on the server and on the page."""
+    base = page.base_url
+    submitted = page.request.post(base + "/api/jobs", data=TRAIN_FAST)  # this browser's cookie
+    assert submitted.status == 202, submitted.text()
+    job_id = submitted.json()["id"]
+    deadline = time.monotonic() + 180
+    while (job := page.request.get(f"{base}/api/jobs/{job_id}").json())["status"] not in (
+            "succeeded", "failed", "cancelled"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    assert job["status"] == "succeeded", job
+    page.goto(base + "/lessons/sizes-and-parameters#step-train")
+    step = page.locator("#step-train")
+    expect(step.locator(".yours")).to_contain_text("% test accuracy")
+    expect(page.locator("[data-step-item='train']")).to_have_class("done")
+    expect(step.locator(".step-done")).to_be_visible()
+    expect(page.locator(".lesson-progress-text")).to_have_text("1 of 7 steps done")
+    # The server counts it: a fresh page (and the lessons list) show it before any script.
+    html = page.request.get(base + "/lessons/sizes-and-parameters").text()
+    assert 'data-done="train"' in html and "1 of 7 steps done" in html
+    page.goto(base + "/lessons")
+    expect(page.locator("[data-progress-for='sizes-and-parameters']")).to_have_text(
+        "Your progress: 1 of 7 steps done")
+    # A step read is sent to the server as the learner moves on, and survives a new browser
+    # profile with the same token (what a class's learner has on another day).
+    page.goto(base + "/lessons/sizes-and-parameters#step-window")
+    page.evaluate("() => window.localStorage.clear()")
+    page.goto(base + "/lessons/receptive-fields#step-field")
+    page.locator("#step-field .step-next").click()
+    expect(page.locator("[data-step-item='field']")).not_to_have_class("done")  # an exercise
+    page.goto(base + "/lessons/build-a-cnn#step-kernel")
+    with page.expect_response(lambda r: r.url.endswith("/lessons/build-a-cnn/progress")):
+        page.locator("#step-kernel .step-next").click()
+    page.evaluate("() => window.localStorage.clear()")
+    page.reload()
+    expect(page.locator("[data-step-item='kernel']")).to_have_class("done")
+    assert_accessible(page, "a lesson with progress from the server")
+
+
+@pytest.mark.browser
+def test_the_dashboard_shows_each_students_lesson_progress(playground, browser, server):
+    klass = make_class(playground.client)
+    learner = playground.new_client()
+    learner.post(f"/api/classes/{klass['code']}/join", json={"nickname": "Ada"})
+    learner.post("/lessons/exercises/convolution-by-hand.cell", data={"answer": "2"})
+    learner.post("/lessons/convolution-by-hand/progress", data={"step": "padding"})  # refused
+    with browser_page(browser, server.url) as pg:
+        pg.context.add_cookies([{"name": "cnnpg_teacher", "value": klass["teacher_token"],
+                                 "url": server.url + "/classes"}])
+        pg.goto(server.url + f"/classes/{klass['code']}")
+        row = pg.locator(".lesson-progress-table tr[data-nickname='Ada']")
+        steps = len(next(x for x in LESSONS if x.id == "convolution-by-hand").steps)
+        expect(row.locator("td[data-lesson='convolution-by-hand'] .progress-text")).to_have_text(
+            f"1 of {steps}")
+        expect(row.locator("td[data-lesson='build-a-cnn'] .progress-text")).to_have_text("0 of 9")
+        assert_accessible(pg, "the dashboard with lesson progress")

@@ -23,6 +23,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 
 from app.classroom import ownership
+from app.classroom.lesson_files import LessonLibrary
+from app.classroom.lessons import Lesson
+from app.classroom.progress import LessonProgress
 from app.config import Settings
 from app.errors import Conflict, Forbidden, InvalidInput, LimitExceeded, NotFound
 from app.storage.database import Database
@@ -113,6 +116,7 @@ class LearnerBoard:
     jobs: list[JobRow] = field(default_factory=list)
     models: list[ModelRow] = field(default_factory=list)
     best_by_dataset: dict[str, float] = field(default_factory=dict)
+    lessons: dict[str, list[str]] = field(default_factory=dict)  # lesson id → steps done
 
     @property
     def best_test_accuracy(self) -> float | None:
@@ -137,6 +141,7 @@ class Board:
     learners: list[LearnerBoard]
     leaderboard: dict[str, list[Standing]]
     max_size: int
+    lessons: tuple[Lesson, ...] = ()
 
     @property
     def expired(self) -> bool:
@@ -155,12 +160,26 @@ def job_fraction(job: JobRow) -> float:
     return min(1.0, ((p["epoch"] - 1) + (p.get("batch") or 0) / batches) / epochs)
 
 
+def ranked(rows: list[Standing]) -> list[Standing]:
+    """Best first; equal accuracies share a rank (1, 2, 2, 4)."""
+    rows = sorted(rows, key=lambda r: (-r.test_accuracy, nickname_key(r.nickname)))
+    out: list[Standing] = []
+    for i, r in enumerate(rows):
+        rank = out[-1].rank if out and out[-1].test_accuracy == r.test_accuracy else i + 1
+        out.append(Standing(rank, r.nickname, r.dataset, r.test_accuracy, r.model_id))
+    return out
+
+
 class Classes:
-    """Classes and their learners, in the application's database."""
+    """Classes and their learners, in the application's database, with what they learn
+    from: the application's lessons (the shipped ones and CNNPG_LESSONS_DIR's) and each
+    learner's progress through them."""
 
     def __init__(self, database: Database, settings: Settings) -> None:
         self.database = database
         self.settings = settings
+        self.lessons = LessonLibrary(settings.lessons_dir)
+        self.progress = LessonProgress(database)
 
     # ------------------------------------------------------------ teacher side
 
@@ -239,6 +258,10 @@ class Classes:
                                     .where(ModelRow.class_code == klass.code)
                                     .order_by(ModelRow.created.desc())))
         by_nick = {ln.nickname: LearnerBoard(ln.nickname, ln.joined) for ln in learners}
+        lessons = self.lessons.catalog().lessons
+        progress = self.progress.by_owner([ln.owner for ln in learners], lessons)
+        for ln in learners:
+            by_nick[ln.nickname].lessons = progress[ln.owner]
         for job in jobs:
             if job.nickname in by_nick:
                 by_nick[job.nickname].jobs.append(job)
@@ -258,15 +281,9 @@ class Classes:
             by_nick[nick].best_by_dataset[dataset] = acc
             leaderboard.setdefault(dataset, []).append(Standing(0, nick, dataset, acc, model_id))
         for dataset, rows in leaderboard.items():
-            rows.sort(key=lambda r: (-r.test_accuracy, nickname_key(r.nickname)))
-            # Equal accuracies share a rank (1, 2, 2, 4).
-            ranked: list[Standing] = []
-            for i, r in enumerate(rows):
-                rank = ranked[-1].rank if ranked and ranked[-1].test_accuracy == r.test_accuracy else i + 1
-                ranked.append(Standing(rank, r.nickname, r.dataset, r.test_accuracy, r.model_id))
-            leaderboard[dataset] = ranked
+            leaderboard[dataset] = ranked(rows)
         return Board(klass, list(by_nick.values()), dict(sorted(leaderboard.items())),
-                     self.settings.max_class_size)
+                     self.settings.max_class_size, lessons)
 
     # ------------------------------------------------------------ learner side
 

@@ -157,3 +157,20 @@ class LearnerRow(Base):
     nickname_key: Mapped[str] = mapped_column(String(32))
     owner: Mapped[str] = mapped_column(String(64), unique=True)
     joined: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class LessonProgressRow(Base):
+    """A step of a lesson a learner has done, keyed by the hash of their owner token (as
+    jobs and models record who made them). Steps with an exercise are recorded when the
+    server finds the answer right; steps to read, when the learner moves on. A lesson's
+    Train step is not stored: it is done once a job of that owner has trained the
+    lesson's model (`app/classroom/progress.py`)."""
+
+    __tablename__ = "lesson_progress"
+    __table_args__ = (UniqueConstraint("owner", "lesson", "step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    lesson: Mapped[str] = mapped_column(String(64))
+    step: Mapped[str] = mapped_column(String(64))
+    done: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

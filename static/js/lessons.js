@@ -1,6 +1,10 @@
-// Lessons: one step at a time (the step is in the URL: #step-…), progress remembered in
-// this browser (localStorage), the 5×5 walk-through cell by cell, and the learner's own
-// best accuracy beside the lesson's. Without script every step simply shows, in order.
+// Lessons: one step at a time (the step is in the URL: #step-…), the 5×5 walk-through
+// cell by cell, and the learner's own best accuracy beside the lesson's. Progress: for a
+// browser with an owner token (a class's learner, or anyone who has trained) the server
+// keeps it and renders it into the page (data-progress="server"): a right answer is
+// recorded by the check itself, a step read is sent when the learner moves on, and the
+// Train step is done once their model has trained. Otherwise it stays in this browser
+// (localStorage), which is also the cache. Without script every step simply shows.
 (function () {
   "use strict";
   const PREFIX = "cnnpg.lesson.";
@@ -19,7 +23,8 @@
   }
 
   // ------------------------------------------------------------------ the lessons list
-  document.querySelectorAll("[data-progress-for]").forEach(function (el) {
+  const fromServer = document.querySelector('.lesson-cards[data-progress="server"]');
+  if (!fromServer) document.querySelectorAll("[data-progress-for]").forEach(function (el) {
     const state = load(el.dataset.progressFor);
     const total = Number(el.dataset.steps);
     if (state.done.length) el.textContent = "Your progress: " + Math.min(state.done.length, total) + " of " + total + " steps done";
@@ -30,8 +35,28 @@
   if (!lesson) return;
   const id = lesson.dataset.lesson;
   const ids = lesson.dataset.stepIds.split(" ");
+  const server = lesson.dataset.progress === "server";
   let state = load(id);
+  if (server) {  // the server is the source; this browser's copy only a cache
+    state.done = lesson.dataset.done ? lesson.dataset.done.split(" ") : [];
+    save(id, state);
+  }
   lesson.classList.add("stepper");
+
+  function post(path, fields) {
+    return fetch("/lessons/" + encodeURIComponent(id) + path, {
+      method: "POST", body: new URLSearchParams(fields || {}),
+      headers: { Accept: "application/json" }
+    }).then(function (r) { return r.ok ? r.json() : null; })
+      .catch(function () { return null; });  // offline: this browser still shows it
+  }
+
+  function adopt(progress) {  // what the server says is done, plus what this page just saw
+    if (!progress) return;
+    progress.done.forEach(function (s) { if (state.done.indexOf(s) < 0) state.done.push(s); });
+    save(id, state);
+    render();
+  }
 
   function stepFromHash() {
     const h = window.location.hash.replace(/^#step-/, "");
@@ -78,18 +103,23 @@
     render();
   }
 
-  // A step without an exercise is done once the learner moves on from it.
+  // A step to read is done once the learner moves on from it (an exercise's step when
+  // the answer is right, the Train step when the model has trained: not by moving on).
   lesson.addEventListener("click", function (e) {
     const next = e.target.closest(".step-next");
     if (next) {
       const section = next.closest(".step");
-      if (!section.querySelector(".exercise")) markDone(section.dataset.step);
+      if (section.dataset.doneBy === "reading") {
+        markDone(section.dataset.step);
+        if (server) post("/progress", { step: section.dataset.step }).then(adopt);
+      }
     }
     if (e.target.closest(".lesson-reset")) {
       state = { done: [], at: ids[0] };
       save(id, state);
       lesson.querySelectorAll(".verdict").forEach(function (v) { v.textContent = ""; });
       render();
+      if (server) post("/progress/reset").then(adopt);
       window.location.hash = "#step-" + ids[0];
     }
   });
@@ -171,6 +201,8 @@
         ? pct(best.result.test_accuracy) + " test accuracy (" + best.training.epochs + " epochs, " +
           (best.training.train_samples || "all") + " images)"
         : (mine.length ? "training…" : "no finished job yet");
+      // The model has trained: that is what the Train step asks (the server counts it too).
+      if (best) markDone(box.closest(".step").dataset.step);
       const list = box.querySelector(".your-jobs");
       list.textContent = "";
       mine.slice(0, 5).forEach(function (j) {

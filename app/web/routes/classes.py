@@ -85,6 +85,13 @@ class ClassModel(BaseModel):
     created: UtcDatetime
 
 
+class LessonProgressOut(BaseModel):
+    lesson: str = Field(description="The lesson's id (GET /api/lessons).")
+    steps: int = Field(description="How many steps the lesson has.")
+    done: list[str] = Field(description="The steps done, in the lesson's order: an exercise "
+                            "answered right, a step read and left, the lesson's model trained.")
+
+
 class LearnerOut(BaseModel):
     nickname: str
     joined: UtcDatetime
@@ -92,6 +99,13 @@ class LearnerOut(BaseModel):
     models: list[ClassModel]
     best_test_accuracy: float | None
     best_by_dataset: dict[str, float]
+    lessons: list[LessonProgressOut] = Field(description="Their progress through each lesson.")
+
+
+class ClassLesson(BaseModel):
+    id: str
+    title: str
+    steps: int
 
 
 class StandingOut(BaseModel):
@@ -111,6 +125,8 @@ class ClassOut(BaseModel):
     learners: list[LearnerOut]
     leaderboard: dict[str, list[StandingOut]] = Field(
         description="Per dataset, each learner's best test accuracy, best first.")
+    lessons: list[ClassLesson] = Field(description="The lessons the learners' progress is "
+                                       "counted in, in order.")
 
 
 def _job_out(job: JobRow) -> ClassJob:
@@ -135,7 +151,10 @@ def class_out(board: Board) -> ClassOut:
                                test_accuracy=m.test_accuracy, created=m.created)
                     for m in ln.models],
             best_test_accuracy=ln.best_test_accuracy, best_by_dataset=ln.best_by_dataset,
+            lessons=[LessonProgressOut(lesson=x.id, steps=len(x.steps),
+                                       done=ln.lessons.get(x.id, [])) for x in board.lessons],
         ) for ln in board.learners],
+        lessons=[ClassLesson(id=x.id, title=x.title, steps=len(x.steps)) for x in board.lessons],
         leaderboard={d: [StandingOut(rank=s.rank, nickname=s.nickname,
                                      test_accuracy=s.test_accuracy, model_id=s.model_id)
                          for s in rows] for d, rows in board.leaderboard.items()},
@@ -179,7 +198,8 @@ def join_class(code: CodePath, body: JoinRequest, classes: ClassesDep) -> Respon
                                 e404="No class with this code"))
 def get_class(code: CodePath, classes: ClassesDep, token: TeacherTokenDep) -> ClassOut:
     """The class for its teacher (the teacher token in `X-Owner-Token`): every learner with
-    their jobs and models, their best test accuracy per dataset, and a leaderboard."""
+    their jobs and models, their best test accuracy per dataset, their progress through
+    each lesson, and a leaderboard."""
     return class_out(classes.board(code, token))
 
 

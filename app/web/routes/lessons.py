@@ -1,21 +1,34 @@
 """Lessons: the pages (one per lesson, each a sequence of live steps) and the JSON API that
-lists them and checks their exercises (`app/classroom/lessons.py` does the checking)."""
+lists them and checks their exercises.
+
+The lessons are the application's own (`classes.lessons`: the shipped lesson files and
+CNNPG_LESSONS_DIR's, `app/classroom/lesson_files.py`), so ids are checked when a request
+comes: an id of the right form that names no lesson is a 404 naming it. Answers are
+checked by `app/classroom/exercises.py`. A right answer, and a step read and left, count
+as the learner's progress when the request carries their owner token
+(`app/classroom/progress.py`); the lesson page sends read steps to
+`POST /lessons/{id}/progress` (a part of the page, not of the API).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from app.classroom import exercises as X
 from app.classroom import lessons as L
-from app.errors import InvalidInput, NotFound
+from app.classroom.lesson_files import Catalog
+from app.classroom.ownership import COOKIE
+from app.classroom.progress import LessonProgress
+from app.errors import Forbidden, InvalidInput, NotFound
 from app.lab.kernels import KERNELS
 from app.networks.architecture import ArchitectureSpec, check
 from app.networks.presets import get_preset
-from app.web.dependencies import SettingsDep
+from app.web.dependencies import ClassesDep, SettingsDep, TokenDep
 from app.web.routes.architectures import SummaryOut, summary_out
 from app.web.schemas import BODY_ERRORS, responses
 from app.web.templating import templates
@@ -24,6 +37,38 @@ router = APIRouter(tags=["lessons"])
 pages = APIRouter(include_in_schema=False)
 
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+LessonPath = Annotated[str, Path(pattern=L.LESSON_ID_PATTERN, max_length=40, description=(
+    "A lesson's id, as GET /api/lessons lists them, e.g. build-a-cnn."))]
+ExercisePath = Annotated[str, Path(pattern=L.EXERCISE_ID_PATTERN, max_length=81, description=(
+    "An exercise's id, <lesson id>.<exercise>, e.g. build-a-cnn.params."))]
+
+
+async def get_catalog(classes: ClassesDep) -> Catalog:
+    return classes.lessons.catalog()
+
+
+async def get_progress(classes: ClassesDep) -> LessonProgress:
+    return classes.progress
+
+
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+ProgressDep = Annotated[LessonProgress, Depends(get_progress)]
+
+
+def find_lesson(catalog: Catalog, lesson_id: str) -> L.Lesson:
+    lesson = catalog.get(lesson_id)
+    if lesson is None:
+        raise NotFound("path.lesson_id", f"no lesson {lesson_id!r}: GET /api/lessons lists "
+                       "the lessons there are")
+    return lesson
+
+
+def find_exercise(catalog: Catalog, exercise_id: str) -> tuple[L.Lesson, L.Step, L.Exercise]:
+    found = catalog.exercise(exercise_id)
+    if found is None:
+        raise NotFound("path.exercise_id", f"no exercise {exercise_id!r}: each lesson's "
+                       "steps (GET /api/lessons/{lesson_id}) name their exercises")
+    return found
 
 
 def inline_code(text: str) -> Markup:
@@ -67,8 +112,10 @@ class StepOut(BaseModel):
 class LessonItem(BaseModel):
     id: str
     title: str
+    kind: str = Field(description="What the text it follows is: a workshop episode, a course "
+                      "task, a book chapter, a tutorial…")
     summary: str
-    source: str = Field(description="The lesson text(s) it follows.")
+    source: str = Field(description="The title of the text it follows.")
     preset: str
     dataset: str
     reported_test_accuracy: float | None
@@ -79,6 +126,7 @@ class LessonItem(BaseModel):
 class LessonOut(BaseModel):
     id: str
     title: str
+    kind: str
     summary: str
     source: str
     preset: str
@@ -95,23 +143,24 @@ def _exercise_out(e: L.Exercise) -> ExerciseOut:
 
 
 def _item(lesson: L.Lesson) -> dict[str, Any]:
-    return {"id": lesson.id, "title": lesson.title, "summary": lesson.summary,
-            "source": lesson.source, "preset": lesson.preset, "dataset": lesson.dataset,
-            "reported_test_accuracy": lesson.reported_test_accuracy,
+    return {"id": lesson.id, "title": lesson.title, "kind": lesson.kind,
+            "summary": lesson.summary, "source": lesson.source.title, "preset": lesson.preset,
+            "dataset": lesson.dataset, "reported_test_accuracy": lesson.reported_test_accuracy,
             "steps": len(lesson.steps), "exercises": len(lesson.exercises())}
 
 
 @router.get("/api/lessons", response_model=list[LessonItem])
-def list_lessons() -> list[LessonItem]:
-    """The lessons, each following one of the texts the playground teaches from."""
-    return [LessonItem.model_validate(_item(x)) for x in L.LESSONS]
+def list_lessons(catalog: CatalogDep) -> list[LessonItem]:
+    """The lessons, each following one of the texts the playground teaches from (and any
+    of the teacher's own, CNNPG_LESSONS_DIR)."""
+    return [LessonItem.model_validate(_item(x)) for x in catalog.lessons]
 
 
-@router.get("/api/lessons/{lesson_id}", response_model=LessonOut)
-def lesson_detail(lesson_id: L.LessonId) -> LessonOut:
+@router.get("/api/lessons/{lesson_id}", response_model=LessonOut,
+            responses=responses(e404="No lesson with this id"))
+def lesson_detail(lesson_id: LessonPath, catalog: CatalogDep) -> LessonOut:
     """A lesson's steps, with its exercises (not their answers) and Kernel Lab links."""
-    lesson = L.get_lesson(lesson_id)
-    assert lesson is not None  # the path only takes the lessons' ids
+    lesson = find_lesson(catalog, lesson_id)
     steps = [StepOut(id=s.id, title=s.title, text=list(s.paragraphs),
                      kernel_lab=s.lab_state.url if s.lab_state else None,
                      exercise=_exercise_out(s.exercise) if s.exercise else None, train=s.train)
@@ -131,8 +180,8 @@ class ArchitectureAnswer(BaseModel):
 class NumbersAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    answer: list[Number] = Field(min_length=1, max_length=8, description="The numbers asked "
-                                 "for, in order.")
+    answer: list[Number] = Field(min_length=1, max_length=L.MAX_NUMBERS, description="The "
+                                 "numbers asked for, in order.")
 
 
 class CheckOut(BaseModel):
@@ -143,27 +192,29 @@ class CheckOut(BaseModel):
                                        "counts it, when it can be built.")
 
 
-def _check(exercise_id: str, answer: ArchitectureSpec | list[float], max_layers: int,
-           max_params: int) -> L.Verdict:
-    found = L.get_exercise(exercise_id)
-    if found is None:
-        raise NotFound("path.exercise_id", f"no exercise {exercise_id!r}")
-    _, exercise = found
+def _check(exercise: L.Exercise, answer: ArchitectureSpec | list[float], max_layers: int,
+           max_params: int) -> X.Verdict:
     if isinstance(answer, ArchitectureSpec):
-        return L.check_architecture(exercise, answer, max_layers=max_layers,
+        return X.check_architecture(exercise, answer, max_layers=max_layers,
                                     max_params=max_params)
-    return L.check_numbers(exercise, answer)
+    return X.check_numbers(exercise, answer)
 
 
 @router.post("/api/exercises/{exercise_id}/check", response_model=CheckOut,
-             responses={**BODY_ERRORS, **responses(e422="Not an answer")})
-def check_exercise(exercise_id: L.ExerciseId, body: ArchitectureAnswer | NumbersAnswer,
-                   settings: SettingsDep) -> CheckOut:
+             responses={**BODY_ERRORS, **responses(e404="No exercise with this id",
+                                                   e422="Not an answer")})
+def check_exercise(exercise_id: ExercisePath, body: ArchitectureAnswer | NumbersAnswer,
+                   settings: SettingsDep, catalog: CatalogDep, progress: ProgressDep,
+                   token: TokenDep) -> CheckOut:
     """Check a lesson's exercise: a model (an architecture spec) for "layer" and "model"
     exercises, numbers for "numbers" ones. A wrong answer is not an error: the answer is
-    `correct: false` with what differs and a hint."""
+    `correct: false` with what differs and a hint. With an owner token (a class's learner,
+    say), a right answer counts as that learner's progress through the lesson."""
+    lesson, step, exercise = find_exercise(catalog, exercise_id)
     answer = body.architecture if isinstance(body, ArchitectureAnswer) else list(body.answer)
-    v = _check(exercise_id, answer, settings.max_layers, settings.max_params)
+    v = _check(exercise, answer, settings.max_layers, settings.max_params)
+    if v.correct:
+        progress.record(token, lesson, step)
     return CheckOut(correct=v.correct, message=v.message, hint=v.hint,
                     summary=summary_out(v.summary) if v.summary else None)
 
@@ -171,10 +222,22 @@ def check_exercise(exercise_id: L.ExerciseId, body: ArchitectureAnswer | Numbers
 # ---------------------------------------------------------------- pages
 
 
+def _progress_context(token: str | None, progress: LessonProgress,
+                      lessons: tuple[L.Lesson, ...]) -> dict[str, Any]:
+    """Where the page's progress comes from: the server, for a browser with an owner token
+    (a class's learner, or anyone who has trained), else that browser's own storage."""
+    owner = progress.owner_of(token)
+    if owner is None:
+        return {"progress_source": "browser", "done": {}}
+    return {"progress_source": "server", "done": progress.by_owner([owner], lessons)[owner]}
+
+
 @pages.get("/lessons", response_class=HTMLResponse)
-def lessons_page(request: Request) -> Response:
-    return templates.TemplateResponse(request, "lessons.html",
-                                      {"active": "lessons", "lessons": L.LESSONS})
+def lessons_page(request: Request, catalog: CatalogDep, progress: ProgressDep,
+                 token: TokenDep) -> Response:
+    return templates.TemplateResponse(request, "lessons.html", {
+        "active": "lessons", "lessons": catalog.lessons, "problems": catalog.problems,
+        **_progress_context(token, progress, catalog.lessons)})
 
 
 def _preset_summary(name: str) -> Any:
@@ -183,44 +246,89 @@ def _preset_summary(name: str) -> Any:
 
 
 @pages.get("/lessons/{lesson_id}", response_class=HTMLResponse)
-def lesson_page(request: Request, lesson_id: Annotated[str, Path(max_length=64)]) -> Response:
-    lesson = L.get_lesson(lesson_id)
+def lesson_page(request: Request, lesson_id: Annotated[str, Path(max_length=64)],
+                catalog: CatalogDep, progress: ProgressDep, token: TokenDep) -> Response:
+    lesson = catalog.get(lesson_id)
     if lesson is None:
         return templates.TemplateResponse(request, "lessons.html", {
-            "active": "lessons", "lessons": L.LESSONS,
+            "active": "lessons", "lessons": catalog.lessons, "problems": catalog.problems,
+            **_progress_context(token, progress, catalog.lessons),
             "errors": [f"There is no lesson {lesson_id!r}: pick one below."]})
     summaries = {s.summary_of: _preset_summary(s.summary_of) for s in lesson.steps if s.summary_of}
     presets = {s.train: get_preset(s.train) for s in lesson.steps if s.train}
+    context = _progress_context(token, progress, (lesson,))
     return templates.TemplateResponse(request, "lesson.html", {
         "active": "lessons", "lesson": lesson, "summaries": summaries, "presets": presets,
-        "kernels": KERNELS, "spec_text": L.spec_text})
+        "kernels": KERNELS, "spec_text": X.spec_text, "progress_source": context["progress_source"],
+        "done": context["done"].get(lesson.id, [])})
 
 
 @pages.post("/lessons/exercises/{exercise_id}", response_class=HTMLResponse)
-async def exercise_form(request: Request, exercise_id: Annotated[str, Path(max_length=80)],
-                        settings: SettingsDep) -> Response:
+async def exercise_form(request: Request, exercise_id: Annotated[str, Path(max_length=81)],
+                        settings: SettingsDep, catalog: CatalogDep, progress: ProgressDep,
+                        token: TokenDep) -> Response:
     """The lesson page's Check button: the learner's blanks, model or numbers, from its
-    form (field names depend on the exercise), checked; the verdict comes back as HTML."""
-    found = L.get_exercise(exercise_id)
-    if found is None:
-        raise NotFound("path.exercise_id", f"no exercise {exercise_id!r}")
-    _, exercise = found
+    form (field names depend on the exercise), checked; the verdict comes back as HTML.
+    A right answer counts as the learner's progress (with their owner token)."""
+    lesson, step, exercise = find_exercise(catalog, exercise_id)
     form = await request.form(max_files=0, max_fields=64)
     kind: Literal["layer", "model", "numbers"] = exercise.kind
     try:
         answer: ArchitectureSpec | list[float]
         if kind == "layer":
-            answer = L.architecture_from_blanks(
+            answer = X.architecture_from_blanks(
                 exercise, {b.name: str(form.get(b.name, "")) for b in exercise.blanks})
         elif kind == "model":
             answer = parse_model(str(form.get("architecture", "")))
         else:
-            answer = L.parse_numbers([str(v) for v in form.getlist("answer")])
-        verdict = _check(exercise_id, answer, settings.max_layers, settings.max_params)
+            answer = X.parse_numbers([str(v) for v in form.getlist("answer")])
+        verdict = _check(exercise, answer, settings.max_layers, settings.max_params)
     except InvalidInput as exc:
-        verdict = L.Verdict(False, f"{exc.field}: {exc.message}", exercise.hint)
+        verdict = X.Verdict(False, f"{exc.field}: {exc.message}", exercise.hint)
+    if verdict.correct:
+        progress.record(token, lesson, step)
     return templates.TemplateResponse(request, "partials/verdict.html",
                                       {"v": verdict, "exercise": exercise})
+
+
+def _progress_json(lesson: L.Lesson, done: list[str]) -> JSONResponse:
+    return JSONResponse({"lesson": lesson.id, "steps": len(lesson.steps), "done": done})
+
+
+def _learner_token(token: str | None) -> str:
+    if not LessonProgress.owner_of(token):
+        raise Forbidden(f"progress is kept for an owner token (the {COOKIE} cookie a class "
+                        "or a first job gives); without one it stays in the browser")
+    return str(token)
+
+
+@pages.post("/lessons/{lesson_id}/progress")
+def read_step(lesson_id: LessonPath, step: Annotated[str, Form(max_length=40)],
+              catalog: CatalogDep, progress: ProgressDep, token: TokenDep) -> Response:
+    """The lesson page: the learner moved on from a step to read. Steps with an exercise
+    are done by a right answer, and the Train step by a trained model, never by this."""
+    lesson = find_lesson(catalog, lesson_id)
+    token = _learner_token(token)
+    found = lesson.step(step)
+    if found is None:
+        raise InvalidInput("step", f"lesson {lesson.id} has no step {step!r}")
+    if not found.read_only:
+        raise InvalidInput("step", f"step {step!r} is done by "
+                           + ("answering its exercise right" if found.exercise
+                              else "training the lesson's model"))
+    progress.record(token, lesson, found)
+    return _progress_json(lesson, progress.done(token, lesson))
+
+
+@pages.post("/lessons/{lesson_id}/progress/reset")
+def start_over(lesson_id: LessonPath, catalog: CatalogDep, progress: ProgressDep,
+               token: TokenDep) -> Response:
+    """The lesson page's Start over: the steps done are forgotten (a model trained stays
+    trained, so its step stays done)."""
+    lesson = find_lesson(catalog, lesson_id)
+    token = _learner_token(token)
+    progress.clear(token, lesson)
+    return _progress_json(lesson, progress.done(token, lesson))
 
 
 def parse_model(text: str) -> ArchitectureSpec:
@@ -236,4 +344,3 @@ def parse_model(text: str) -> ArchitectureSpec:
                                "brackets and quotes (" + str(first["msg"]) + ")") from None
         loc = ".".join(str(p) for p in first["loc"] if not str(p)[:1].isupper())
         raise InvalidInput(loc or "architecture", str(first["msg"])) from None
-
