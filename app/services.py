@@ -17,6 +17,7 @@ from app.datasets.store import DatasetStore
 from app.lab.uploads import LabUploads
 from app.networks.export import Exports
 from app.networks.inference import LoadedModels
+from app.networks.inputs import ModelInputs
 from app.networks.registry import Registry
 from app.resources import MODELS_DIR
 from app.storage.database import Database
@@ -39,6 +40,7 @@ class Services:
     exports: Exports
     classes: Classes
     lab_uploads: LabUploads
+    inputs: ModelInputs
 
     @classmethod
     def build(cls, settings: Settings, runner: JobRunner | None = None) -> Services:
@@ -61,6 +63,7 @@ class Services:
             exports=Exports(registry, models, datasets),
             classes=Classes(database, settings),
             lab_uploads=LabUploads(settings.data_dir / "lab-uploads", settings.lab_uploads),
+            inputs=ModelInputs(settings, datasets),
         )
 
     def close(self) -> None:

@@ -46,7 +46,8 @@ def breakdown(drawing: str) -> None:
     from app.config import Settings
     from app.imaging.decoding import decode_data_url
     from app.imaging.map_grid import heat_overlay_url, map_grid
-    from app.networks import draw_view, explain, inference
+    from app.networks import explain, inference
+    from app.networks.draw import view as draw_view
     from app.services import Services
     from app.web.routes.predict import limits_of
 

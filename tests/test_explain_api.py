@@ -242,6 +242,7 @@ def test_bad_inputs_and_classes(explained):
 
 def test_missing_dataset_files_are_named(tmp_path, monkeypatch):
     """A dataset whose files are not here: test images are refused with the setting to fix."""
+    from app.config import Settings
     from app.datasets.catalog import DatasetCatalog
     from app.errors import InvalidInput
     from app.networks import inputs
@@ -250,7 +251,7 @@ def test_missing_dataset_files_are_named(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))  # no Keras download cache either
     info = ModelInfo("m", "m", "fashion_mnist", (28, 28, 1), False, None, "", [str(i) for i in range(10)])
     with pytest.raises(InvalidInput) as err:
-        inputs.test_image(DatasetCatalog(tmp_path), info, 0)
+        inputs.ModelInputs(Settings(data_dir=tmp_path), DatasetCatalog(tmp_path)).test_image(info, 0)
     assert err.value.field == "test_index" and "CNNPG_DATASETS_DIR" in err.value.message
 
 

@@ -30,6 +30,7 @@ from pydantic_core import ErrorDetails
 from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
 from app.errors import NotFound
+from app.links import clamped, number_bounds, repaired
 from app.networks.architecture import MODEL_NAME_PATTERN
 from app.networks.layers import LAYER_CLASSES, FieldKind, Layer
 from app.networks.presets import PRESETS, get_preset
@@ -122,89 +123,17 @@ def url(state: BuilderState) -> str:
 # ------------------------------------------------------------------------------ reading
 
 
-def _number_bounds(errors: Sequence[ErrorDetails]) -> tuple[float | None, float | None, bool]:
-    """The bounds pydantic's errors state for one argument: (low, high, whole numbers)."""
-    low = high = None
-    whole = False
-    for e in errors:
-        ctx = e.get("ctx") or {}
-        if "ge" in ctx:
-            low = float(ctx["ge"])
-        if "le" in ctx:
-            high = float(ctx["le"])
-        if "gt" in ctx and isinstance(ctx["gt"], int):
-            low, whole = float(ctx["gt"] + 1), True
-        if "lt" in ctx and isinstance(ctx["lt"], int):
-            high, whole = float(ctx["lt"] - 1), True
-    return low, high, whole
-
-
-def _clamped(value: Any, low: float | None, high: float | None) -> Any:
-    if isinstance(value, list):
-        return [_clamped(v, low, high) for v in value]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return value
-    out = value
-    if low is not None and out < low:
-        out = low
-    if high is not None and out > high:
-        out = high
-    return int(out) if isinstance(value, int) else float(out)
-
-
-def _shown(value: Any) -> str:
-    return repr(value)[:30] if not isinstance(value, str) else repr(value[:30])
-
-
 def repair_layer(i: int, layer: dict[str, Any], changes: list[str]) -> dict[str, Any]:
-    """The nearest valid layer: numbers out of their range clamped to it, anything else an
-    argument cannot take replaced by Keras' default or the builder's starting value."""
+    """The nearest valid layer (app/links.py): numbers out of their range clamped to it,
+    anything else an argument cannot take replaced by Keras' default or the builder's
+    starting value. Only the arguments the layer had (or needed) stay, so its link stays
+    short."""
     kind = str(layer["type"])
     cls = LAYER_CLASSES[kind]
-    where = f"layer {i} ({kind})"
-    args = {k: v for k, v in layer.items() if k != "type"}
-    for _ in range(len(cls.builder_fields) + 2):
-        try:
-            cls.model_validate({"type": kind, **args})
-            return {"type": kind, **args}
-        except ValidationError as exc:
-            errors = exc.errors(include_url=False)
-        by_arg: dict[str, list[ErrorDetails]] = {}
-        for e in errors:
-            by_arg.setdefault(str(e["loc"][0]) if e["loc"] else "", []).append(e)
-        for arg, errs in by_arg.items():
-            if arg == "":  # the arguments do not go together: start the layer afresh
-                changes.append(f"{where}: {errs[0]['msg'].removeprefix('Value error, ')}: "
-                               "using its starting values")
-                args = dict(cls.starter)
-                break
-            value = args.get(arg)
-            low, high, _ = _number_bounds(errs)
-            fixed = _clamped(value, low, high) if (low is not None or high is not None) else value
-            if fixed != value:
-                try:
-                    cls.model_validate({"type": kind, **{**args, arg: fixed}})
-                    ok = True
-                except ValidationError as again:
-                    ok = not any(e["loc"] and e["loc"][0] == arg for e in again.errors())
-                if ok:
-                    changes.append(f"{where}: {arg} {_shown(value)} is out of range: using "
-                                   f"{_text(fixed).replace('x', '×')}")
-                    args[arg] = fixed
-                    continue
-            if value is None:
-                args[arg] = cls.starter.get(arg, 1)
-                changes.append(f"{where}: {arg} is required: using {_text(args[arg])}")
-            elif not cls.model_fields[arg].is_required() and arg not in cls.starter:
-                args.pop(arg)
-                changes.append(f"{where}: {arg} {_shown(value)} is not valid "
-                               f"({errs[0]['msg']}): using Keras' default")
-            else:
-                args[arg] = cls.starter.get(arg, _default(cls, arg))
-                changes.append(f"{where}: {arg} {_shown(value)} is not valid "
-                               f"({errs[0]['msg']}): using {_text(args[arg])}")
-    changes.append(f"{where}: its arguments could not be repaired: using its starting values")
-    return {"type": kind, **cls.starter}
+    fixed = repaired(cls, layer, changes, where=f"layer {i} ({kind})",
+                     starter={"type": kind, **cls.starter}, written=_text)
+    return {"type": kind, **fixed.model_dump(mode="json", exclude_unset=True,
+                                             exclude={"name", "type"})}
 
 
 def _layers(texts: Sequence[str], limits: Settings, changes: list[str]) -> list[dict[str, Any]]:
@@ -272,9 +201,9 @@ def _settings(raw: dict[str, str], limits: Settings, catalog: DatasetCatalog,
             errors: list[ErrorDetails] = []
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
-        low, high, _ = _number_bounds(errors)
+        low, high = number_bounds(errors)
         if errors and (low is not None or high is not None) and isinstance(value, int | float):
-            fixed = _clamped(value, low, high)
+            fixed = clamped(value, low, high)
             if name == "learning_rate" and fixed <= 0:
                 fixed = float(TrainingSettings.model_fields[name].default)
         elif errors:

@@ -58,12 +58,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # it ran: also with CNNPG_WORKERS=0, when workers on other machines take the jobs.
     supervisor = Supervisor(settings, services.jobs)
     supervisor.start()
-    threading.Thread(target=services.models.warm_up, args=(DEFAULT_MODEL,), daemon=True,
-                     name="warm-up").start()
+    warm_up = threading.Thread(target=services.models.warm_up, args=(DEFAULT_MODEL,), daemon=True,
+                               name="warm-up")
+    warm_up.start()
     try:
         yield
     finally:
         supervisor.stop()
+        # TensorFlow aborts the whole process if it exits while a thread is still importing
+        # it: a server stopped during its first seconds waits for the warm-up to finish.
+        warm_up.join(60)
         services.close()
 
 

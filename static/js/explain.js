@@ -331,7 +331,7 @@
 
   // ------------------------------------------------------------ restore from the URL
 
-  // The state the link held, made valid by the server (app/networks/explain_link.py).
+  // The state the link held, made valid by the server (app/networks/explain/link.py).
   const q = new URLSearchParams(form.dataset.query || location.search);
   for (const name of ["layer", "channel", "cell"]) field(name).value = q.get(name) || "";
   if (q.get("method")) setRadio("method", q.get("method"));

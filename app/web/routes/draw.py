@@ -1,37 +1,37 @@
 """The Draw page: a canvas (or an upload, or a test image), the prediction, and the feature
-maps of every layer; its link holds the model and the drawing (app/networks/draw_view.py)."""
+maps of every layer; its link holds the model and the drawing (app/networks/draw/link.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-import numpy as np
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from app.config import Settings
-from app.datasets.catalog import DatasetCatalog
 from app.errors import InvalidInput, NotFound, Unavailable
-from app.imaging.decoding import DATA_URL_PATTERN, decode_data_url
-from app.lab.view import fmt
-from app.networks import draw_view, explain, explain_view, inference, inputs
+from app.formatting import fmt
+from app.imaging.decoding import DATA_URL_PATTERN
+from app.networks import explain
+from app.networks.draw import view as draw_view
+from app.networks.draw.link import DrawContext, DrawLink
 from app.networks.inference import LoadedModels
+from app.networks.inputs import DataUrl, ModelInput, ModelInputs, Seen, TestImage, drawable
 from app.networks.registry import DEFAULT_MODEL, MODEL_ID_PATTERN, ModelInfo, Registry
 from app.validation import Blank
-from app.web.dependencies import DatasetsDep, ModelsDep, RegistryDep, SettingsDep
-from app.web.routes.predict import limits_of
+from app.web.dependencies import ModelsDep, RegistryDep
+from app.web.model_input import InputsDep
 from app.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
 
 
-def _test_classes(info: ModelInfo, datasets: DatasetCatalog) -> list[str]:
+def _test_classes(info: ModelInfo, model_inputs: ModelInputs) -> list[str]:
     """The classes to pick a test image from, or none where the dataset is not here."""
     try:
-        draw_view.test_count(info, datasets)
+        model_inputs.test_count(info)
     except InvalidInput:
         return []
     return list(info.class_names)
@@ -39,18 +39,20 @@ def _test_classes(info: ModelInfo, datasets: DatasetCatalog) -> list[str]:
 
 @router.get("/draw", response_class=HTMLResponse)
 def draw_page(request: Request, registry: RegistryDep, models: ModelsDep,
-              datasets: DatasetsDep) -> Response:
+              model_inputs: InputsDep) -> Response:
     """`/draw?model=ID&d=…` (strokes), `&test=N` (a test image) or `&px=…` (an upload as the
     network saw it): a link that cannot be used as it is opens the nearest one that can."""
-    link, info = draw_view.repair_link(request.query_params, registry, datasets)
+    link, changes = DrawLink.read(request.query_params.multi_items(),
+                                  DrawContext(registry, model_inputs))
+    info = link.info
     try:
         kernels = draw_view.kernels(models.get(info.id))
     except Unavailable:  # a model whose file cannot be loaded: the analysis will say so
         kernels = None
     return templates.TemplateResponse(request, "draw.html", {
         "active": "draw", "models": registry.list_models(), "info": info, "link": link,
-        "kernels": kernels if info.input_shape[2] == 1 else None,
-        "test_classes": _test_classes(info, datasets),
+        "changes": changes, "kernels": kernels if drawable(info) else None,
+        "drawable": drawable(info), "test_classes": _test_classes(info, model_inputs),
     })
 
 
@@ -72,7 +74,7 @@ def open_kernel(model: str, index: int, registry: RegistryDep, models: ModelsDep
     except (NotFound, InvalidInput):
         return RedirectResponse("/draw?" + urlencode({"model": model[:64]}), status_code=303)
     weights = draw_view.kernel_weights(models.get(info.id), index)
-    if weights is None or info.input_shape[2] != 1:
+    if weights is None or not drawable(info):
         return RedirectResponse("/draw?" + urlencode({"model": info.id}), status_code=303)
     return RedirectResponse(kernel_lab_link(weights), status_code=303)
 
@@ -92,36 +94,28 @@ class Drawing(BaseModel):
     pick: Literal["", "next"] = ""
 
 
-def _input(drawing: Drawing, info: ModelInfo, settings: Settings,
-           datasets: DatasetCatalog) -> tuple[np.ndarray, int | None, int | None]:
-    """The model's input, and the test image's index and label when it is one."""
-    if drawing.test_class is not None and drawing.pick:
-        if drawing.test_class >= len(info.class_names):
-            raise InvalidInput("test_class", f"{drawing.test_class} is out of range: {info.id} "
-                               f"has {len(info.class_names)} classes")
-        found = inputs.test_indices(datasets, info, drawing.test_class)
-        if not found:
-            raise InvalidInput("test_class", "no test image of class "
-                               f"{info.class_names[drawing.test_class]!r} here")
-        after = drawing.test if drawing.test is not None else -1
-        index = next((i for i in found if i > after), found[0])
-        x, label = inputs.test_image(datasets, info, index, "test")
-        return x, index, label
-    if drawing.test is not None:
-        x, label = inputs.test_image(datasets, info, drawing.test, "test")
-        return x, drawing.test, label
-    if drawing.image is not None:
-        return inference.prepare(decode_data_url(drawing.image, limits_of(settings)), info), None, None
-    if drawing.px:
-        return explain_view.decode_px(drawing.px, info.input_shape), None, None
-    raise InvalidInput("image", "draw a digit, upload an image or pick a test image")
+    def source(self, info: ModelInfo, model_inputs: ModelInputs) -> ModelInput:
+        """The one input this form holds (a test image picked by class, a test image, a
+        drawing or upload, or the pixels a link holds)."""
+        if self.test_class is not None and self.pick:
+            return TestImage(model_inputs.pick(info, self.test_class, self.test, "next",
+                                               "test_class"))
+        if self.test is not None:
+            return TestImage(self.test)
+        if self.image is not None:
+            return DataUrl(self.image)
+        if self.px:
+            return Seen(self.px)
+        raise InvalidInput("image", "draw a digit, upload an image or pick a test image")
 
 
-def _analysis(drawing: Drawing, registry: Registry, models: LoadedModels, settings: Settings,
-              datasets: DatasetCatalog) -> dict[str, Any]:
+def _analysis(drawing: Drawing, registry: Registry, models: LoadedModels,
+              model_inputs: ModelInputs) -> dict[str, Any]:
     info = registry.get(drawing.model)
-    x, index, label = _input(drawing, info, settings, datasets)
-    result = draw_view.analyze(explain.explainer(models.get(info.id)), x)
+    source = drawing.source(info, model_inputs)
+    given = model_inputs.prepare(source, info, "test" if isinstance(source, TestImage) else None)
+    index, label = given.index, given.label
+    result = draw_view.analyze(explain.explainer(models.get(info.id)), given.x)
     result.true_label = label
     return {
         "a": result, "info": info, "test": index,
@@ -135,6 +129,6 @@ def _analysis(drawing: Drawing, registry: Registry, models: LoadedModels, settin
 
 @router.post("/draw/analyze", response_class=HTMLResponse)
 async def analyze(request: Request, drawing: Annotated[Drawing, Form()], registry: RegistryDep,
-                  models: ModelsDep, settings: SettingsDep, datasets: DatasetsDep) -> Response:
-    context = await run_in_threadpool(_analysis, drawing, registry, models, settings, datasets)
+                  models: ModelsDep, model_inputs: InputsDep) -> Response:
+    context = await run_in_threadpool(_analysis, drawing, registry, models, model_inputs)
     return templates.TemplateResponse(request, "partials/draw_analysis.html", context)

@@ -13,14 +13,14 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from app.config import Settings
-from app.datasets.catalog import DatasetCatalog
 from app.networks import explain
 from app.networks.inference import LoadedModels
+from app.networks.inputs import ModelInputs
 from app.networks.registry import Registry
 from app.validation import NotNull
-from app.web.dependencies import DatasetsDep, ModelsDep, RegistryDep, SettingsDep
-from app.web.routes.predict import ImageInput, ModelPath, Range, json_input
+from app.web.dependencies import ModelsDep, RegistryDep
+from app.web.model_input import ImageInput, InputsDep, ModelPath
+from app.web.routes.predict import Range
 from app.web.schemas import BODY_ERRORS, responses
 
 router = APIRouter(tags=["explain"], responses=BODY_ERRORS)
@@ -175,11 +175,10 @@ class SaliencyResponse(BaseModel):
 
 
 def _on_input(model_id: str, body: ExplainRequest, registry: Registry, models: LoadedModels,
-              settings: Settings, datasets: DatasetCatalog,
-              work: Callable[[explain.Explainer, np.ndarray], T]) -> T:
+              model_inputs: ModelInputs, work: Callable[[explain.Explainer, np.ndarray], T]) -> T:
     """Prepare the input for the model as /predict does, then explain (in one worker thread)."""
     info = registry.get(model_id, "path.model_id")
-    x = json_input(body.input, info, settings, datasets)
+    x = model_inputs.prepare(body.input.source(), info).x
     return work(explain.explainer(models.get(info.id, "path.model_id")), x)
 
 
@@ -197,11 +196,10 @@ def overview_out(model_id: str, ov: explain.Overview) -> ExplainResponse:
 
 @router.post("/api/models/{model_id}/explain", response_model=ExplainResponse, responses=ERRORS)
 async def explain_overview(model_id: ModelPath, body: ExplainRequest, registry: RegistryDep,
-                           models: ModelsDep, settings: SettingsDep,
-                           datasets: DatasetsDep) -> Any:
+                           models: ModelsDep, model_inputs: InputsDep) -> Any:
     """Every layer on one input, in order: 3-D outputs as channel images on one signed scale
     per layer, 1-D outputs as values, and the prediction."""
-    ov = await run_in_threadpool(_on_input, model_id, body, registry, models, settings, datasets,
+    ov = await run_in_threadpool(_on_input, model_id, body, registry, models, model_inputs,
                                  lambda ex, x: ex.overview(x))
     return overview_out(model_id, ov)
 
@@ -209,15 +207,15 @@ async def explain_overview(model_id: ModelPath, body: ExplainRequest, registry: 
 @router.post("/api/models/{model_id}/neuron", response_model=NeuronResponse,
              response_model_exclude_none=True, responses=ERRORS)
 async def explain_neuron(model_id: ModelPath, body: NeuronRequest, registry: RegistryDep,
-                         models: ModelsDep, settings: SettingsDep, datasets: DatasetsDep) -> Any:
+                         models: ModelsDep, model_inputs: InputsDep) -> Any:
     """How one number is computed. Conv2D (and depthwise, separable): per input channel the
     window ⊙ kernel slice summed, the bias, the pre-activation (Σ terms + bias), the
     activation, and the cell's receptive field in the layer's input and in the model's
     input. Pooling: the window. Dense: the largest input × weight products and the bias;
     a softmax output also its logits and the softmax filled in. `output` is Keras' own."""
     cell = (body.cell[0], body.cell[1]) if body.cell is not None else None
-    neuron = await run_in_threadpool(_on_input, model_id, body, registry, models, settings,
-                                     datasets, lambda ex, x: ex.neuron(x, body.layer,
+    neuron = await run_in_threadpool(_on_input, model_id, body, registry, models,
+                                     model_inputs, lambda ex, x: ex.neuron(x, body.layer,
                                                                        body.channel, cell))
     return NeuronResponse.model_validate(asdict(neuron))
 
@@ -225,12 +223,11 @@ async def explain_neuron(model_id: ModelPath, body: NeuronRequest, registry: Reg
 @router.post("/api/models/{model_id}/saliency", response_model=SaliencyResponse,
              responses=ERRORS)
 async def explain_saliency(model_id: ModelPath, body: SaliencyRequest, registry: RegistryDep,
-                           models: ModelsDep, settings: SettingsDep,
-                           datasets: DatasetsDep) -> Any:
+                           models: ModelsDep, model_inputs: InputsDep) -> Any:
     """What the network looked at, for the predicted class or `class`: Grad-CAM (the last
     convolution's maps weighted by the class score's mean gradient) or the input gradient,
     as a heatmap at the input's size and an overlay."""
-    s = await run_in_threadpool(_on_input, model_id, body, registry, models, settings, datasets,
+    s = await run_in_threadpool(_on_input, model_id, body, registry, models, model_inputs,
                                 lambda ex, x: ex.saliency(x, body.method, body.class_))
     return SaliencyResponse(class_=s.cls, class_name=s.class_name, method=body.method,
                             layer=s.layer, heatmap=np.round(s.heatmap.astype(np.float64), 4).tolist(),

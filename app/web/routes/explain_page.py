@@ -17,16 +17,25 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from app.config import Settings
-from app.datasets.catalog import DatasetCatalog
 from app.errors import InvalidInput
-from app.imaging.decoding import DATA_URL_PATTERN, decode_data_url
-from app.networks import explain, explain_link, explain_view, inference, inputs
+from app.imaging.decoding import DATA_URL_PATTERN
+from app.networks import explain
+from app.networks.explain import view as explain_view
+from app.networks.explain.link import ExplainContext, ExplainLink
 from app.networks.inference import LoadedModels
+from app.networks.inputs import (
+    DataUrl,
+    ModelInput,
+    ModelInputs,
+    Seen,
+    TestImage,
+    drawable,
+    encode_px,
+)
 from app.networks.registry import DEFAULT_MODEL, MODEL_ID_PATTERN, ModelInfo, Registry
 from app.validation import Blank
-from app.web.dependencies import DatasetsDep, ModelsDep, RegistryDep, SettingsDep
-from app.web.routes.predict import limits_of
+from app.web.dependencies import DatasetsDep, ModelsDep, RegistryDep
+from app.web.model_input import InputsDep
 from app.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -55,6 +64,8 @@ class PageState(BaseModel):
 StateForm = Annotated[PageState, Form()]
 
 
+
+
 @dataclass
 class Resolved:
     info: ModelInfo
@@ -63,46 +74,28 @@ class Resolved:
     true_label: int | None = None
 
 
-def draws(info: ModelInfo) -> bool:
-    """Whether the drawing canvas fits the model (28×28 grayscale)."""
-    return info.input_shape == (28, 28, 1)
-
-
-def _pick_index(state: PageState, info: ModelInfo, datasets: DatasetCatalog) -> int | None:
-    """The test image to show: the index asked for, or the first / next / previous one of
-    the class picked."""
-    if state.cls is None or not state.pick:
-        return state.index
-    if state.cls >= len(info.class_names):
-        raise InvalidInput("class", f"{state.cls} is out of range: {info.id} has "
-                           f"{len(info.class_names)} classes")
-    found = inputs.test_indices(datasets, info, state.cls)
-    if not found:
-        raise InvalidInput("class", f"no test image of class {info.class_names[state.cls]!r} here")
-    if state.pick == "first" or state.index is None:
-        return found[0]
-    if state.pick == "next":
-        return next((i for i in found if i > state.index), found[0])
-    return next((i for i in reversed(found) if i < state.index), found[-1])
-
-
-def resolve(state: PageState, registry: Registry, settings: Settings,
-            datasets: DatasetCatalog) -> Resolved:
-    """The input as the model sees it: a drawing or upload prepared exactly as /predict
-    prepares it, a test image, or `px`, the input a view of this page was made from."""
-    info = registry.get(state.model)
+def _source(state: PageState, info: ModelInfo, model_inputs: ModelInputs) -> ModelInput | None:
+    """The one input the page's form holds: a test image (picked by class, or by index), a
+    drawing or upload, or `px`, the input a view of this page was made from."""
     if state.source == "test":
-        index = _pick_index(state, info, datasets)
-        if index is None:
-            return Resolved(info, None)
-        x, label = inputs.test_image(datasets, info, index, "index")
-        return Resolved(info, x, index, label)
+        if state.cls is not None and state.pick:
+            return TestImage(model_inputs.pick(info, state.cls, state.index, state.pick))
+        return TestImage(state.index) if state.index is not None else None
     if state.image is not None and state.source in ("draw", "upload"):
-        return Resolved(info, inference.prepare(decode_data_url(state.image, limits_of(settings)),
-                                                info))
+        return DataUrl(state.image)
     if state.px:  # the page's own record of what the network saw: used as it is
-        return Resolved(info, explain_view.decode_px(state.px, info.input_shape))
-    return Resolved(info, None)
+        return Seen(state.px)
+    return None
+
+
+def resolve(state: PageState, registry: Registry, model_inputs: ModelInputs) -> Resolved:
+    """The input as the model sees it, prepared exactly as /predict prepares it."""
+    info = registry.get(state.model)
+    source = _source(state, info, model_inputs)
+    if source is None:
+        return Resolved(info, None)
+    given = model_inputs.prepare(source, info, "index" if isinstance(source, TestImage) else None)
+    return Resolved(info, given.x, given.index, given.label)
 
 
 def _cell(text: str | None) -> tuple[int, int] | None:
@@ -114,10 +107,12 @@ def _cell(text: str | None) -> tuple[int, int] | None:
 
 @router.get("/explain", response_class=HTMLResponse)
 def explain_page(request: Request, registry: RegistryDep, models: ModelsDep,
-                 datasets: DatasetsDep) -> Response:
-    """The state its link holds (app/networks/explain_link.py), made valid where it is not,
+                 datasets: DatasetsDep, model_inputs: InputsDep) -> Response:
+    """The state its link holds (app/networks/explain/link.py), made valid where it is not,
     with what changed; the page's script restores it (static/js/explain.js)."""
-    state, info, changes = explain_link.repair(request.query_params, registry, models, datasets)
+    link, changes = ExplainLink.read(request.query_params.multi_items(),
+                                     ExplainContext(registry, models, model_inputs))
+    info = link.info
     dataset_note = None
     if not info.dataset:
         dataset_note = "This model was uploaded without naming its dataset: it has no test images."
@@ -132,35 +127,34 @@ def explain_page(request: Request, registry: RegistryDep, models: ModelsDep,
                             "image instead.")
     return templates.TemplateResponse(request, "explain.html", {
         "active": "explain", "models": registry.list_models(), "info": info,
-        "draws": draws(info), "dataset_note": dataset_note, "changes": changes,
-        "state_query": urlencode(state),
+        "draws": drawable(info), "dataset_note": dataset_note, "changes": changes,
+        "state_query": urlencode(link.query()),
     })
 
 
-def _overview(state: PageState, registry: Registry, models: LoadedModels, settings: Settings,
-              datasets: DatasetCatalog) -> dict[str, Any]:
-    r = resolve(state, registry, settings, datasets)
+def _overview(state: PageState, registry: Registry, models: LoadedModels,
+              model_inputs: ModelInputs) -> dict[str, Any]:
+    r = resolve(state, registry, model_inputs)
     if r.x is None:
         return {"empty": True, "info": r.info, "state": state}
     ex = explain.explainer(models.get(r.info.id))
     ov = ex.overview(r.x)
     return {"info": r.info, "ov": ov, "layers": explain_view.overview_layers(ex, ov),
-            "px": explain_view.encode_px(r.x), "index": r.index, "true_label": r.true_label,
+            "px": encode_px(r.x), "index": r.index, "true_label": r.true_label,
             "bars": list(zip(r.info.class_names, ov.probabilities, strict=False)),
             "state": state}
 
 
 @router.post("/explain/overview", response_class=HTMLResponse)
 async def overview_partial(request: Request, state: StateForm, registry: RegistryDep,
-                           models: ModelsDep, settings: SettingsDep,
-                           datasets: DatasetsDep) -> Response:
-    context = await run_in_threadpool(_overview, state, registry, models, settings, datasets)
+                           models: ModelsDep, model_inputs: InputsDep) -> Response:
+    context = await run_in_threadpool(_overview, state, registry, models, model_inputs)
     return templates.TemplateResponse(request, "partials/explain_overview.html", context)
 
 
-def _neuron(state: PageState, registry: Registry, models: LoadedModels, settings: Settings,
-            datasets: DatasetCatalog) -> dict[str, Any]:
-    r = resolve(state, registry, settings, datasets)
+def _neuron(state: PageState, registry: Registry, models: LoadedModels,
+            model_inputs: ModelInputs) -> dict[str, Any]:
+    r = resolve(state, registry, model_inputs)
     if r.x is None or state.layer is None or state.channel is None:
         return {"empty": True}
     ex = explain.explainer(models.get(r.info.id))
@@ -170,15 +164,14 @@ def _neuron(state: PageState, registry: Registry, models: LoadedModels, settings
 
 @router.post("/explain/neuron", response_class=HTMLResponse)
 async def neuron_partial(request: Request, state: StateForm, registry: RegistryDep,
-                         models: ModelsDep, settings: SettingsDep,
-                         datasets: DatasetsDep) -> Response:
-    context = await run_in_threadpool(_neuron, state, registry, models, settings, datasets)
+                         models: ModelsDep, model_inputs: InputsDep) -> Response:
+    context = await run_in_threadpool(_neuron, state, registry, models, model_inputs)
     return templates.TemplateResponse(request, "partials/explain_neuron.html", context)
 
 
-def _saliency(state: PageState, registry: Registry, models: LoadedModels, settings: Settings,
-              datasets: DatasetCatalog) -> dict[str, Any]:
-    r = resolve(state, registry, settings, datasets)
+def _saliency(state: PageState, registry: Registry, models: LoadedModels,
+              model_inputs: ModelInputs) -> dict[str, Any]:
+    r = resolve(state, registry, model_inputs)
     if r.x is None:
         return {"empty": True}
     ex = explain.explainer(models.get(r.info.id))
@@ -190,7 +183,6 @@ def _saliency(state: PageState, registry: Registry, models: LoadedModels, settin
 
 @router.post("/explain/saliency", response_class=HTMLResponse)
 async def saliency_partial(request: Request, state: StateForm, registry: RegistryDep,
-                           models: ModelsDep, settings: SettingsDep,
-                           datasets: DatasetsDep) -> Response:
-    context = await run_in_threadpool(_saliency, state, registry, models, settings, datasets)
+                           models: ModelsDep, model_inputs: InputsDep) -> Response:
+    context = await run_in_threadpool(_saliency, state, registry, models, model_inputs)
     return templates.TemplateResponse(request, "partials/explain_saliency.html", context)

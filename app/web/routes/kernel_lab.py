@@ -17,9 +17,10 @@ from app.imaging.rendering import palette_hex
 from app.lab import convolution as conv
 from app.lab.kernels import KERNELS, KernelName
 from app.lab.samples import LESSON_5X5, SAMPLES, get_sample
+from app.lab.sources import matrix_text
+from app.lab.state import GRID_SIZES, IMAGE_SOURCES, LabRequest
 from app.lab.uploads import LabUploads, sample_png
-from app.lab.url_state import query_dict, repair
-from app.lab.view import GRID_SIZES, IMAGE_SOURCES, LabRequest, LabView, build_view, matrix_text
+from app.lab.view import LabView, build_view
 from app.web.dependencies import LabUploadsDep, SettingsDep
 from app.web.errors import error_items
 from app.web.routing import FormBodyRoute, JSONBodyRoute
@@ -180,7 +181,7 @@ async def lab_results(request: Request, form: Annotated[LabRequest, Form()],
 def kernel_lab_page(request: Request, settings: SettingsDep, uploads: LabUploadsDep) -> Response:
     """The lab, in the state its URL holds; an invalid state opens as the nearest valid one,
     with what was changed (never an error page)."""
-    lab_req, changes = repair(query_dict(request.query_params.multi_items()), settings, uploads)
+    lab_req, changes = LabRequest.read(request.query_params.multi_items(), (settings, uploads))
     if lab_req.source != "matrix" or not lab_req.matrix.strip():
         lab_req = lab_req.model_copy(update={"matrix": matrix_text(conv.as_image(LESSON_5X5))})
     context: dict[str, Any] = {

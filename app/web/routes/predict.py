@@ -7,19 +7,17 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
-from pydantic.json_schema import SkipJsonSchema
+from pydantic import BaseModel, Field
 
 from app.config import Settings
-from app.datasets.catalog import DatasetCatalog
-from app.imaging.decoding import DATA_URL_PATTERN, ImageLimits, decode_data_url, open_image
-from app.networks import inference, inputs
-from app.networks.registry import DEFAULT_MODEL, MODEL_ID_PATTERN, ModelInfo
-from app.validation import NotNull
-from app.web.dependencies import DatasetsDep, ModelsDep, RegistryDep, ServicesDep, SettingsDep
+from app.networks import inference
+from app.networks.inputs import ImageFile, ModelInputs
+from app.networks.registry import DEFAULT_MODEL, ModelInfo
+from app.web.dependencies import ModelsDep, RegistryDep, ServicesDep, SettingsDep
+from app.web.model_input import ImageInput, InputsDep, ModelPath, ModelQuery
 from app.web.routing import FormBodyRoute, JSONBodyRoute
 from app.web.schemas import BODY_ERRORS, FORM_ERRORS, responses
 from app.web.uploads import files_are_files, read_upload
@@ -27,53 +25,7 @@ from app.web.uploads import files_are_files, read_upload
 json_router = APIRouter(route_class=JSONBodyRoute, responses=BODY_ERRORS)
 form_router = APIRouter(route_class=FormBodyRoute, dependencies=[Depends(files_are_files)])
 
-Intensity = Annotated[float, Field(ge=0, le=255, strict=True, allow_inf_nan=False)]
-PixelRows = Annotated[list[Annotated[list[Intensity], Field(min_length=1, max_length=2048)]],
-                      Field(min_length=1, max_length=2048)]
-PixelCube = Annotated[list[Annotated[list[Annotated[list[Intensity], Field(
-    min_length=1, max_length=4)]], Field(min_length=1, max_length=2048)]],
-    Field(min_length=1, max_length=2048)]
-
-
-def _pixel_layout(v: Any) -> str:
-    """H×W when a row holds numbers, H×W×C when it holds pixels (lists of channels)."""
-    try:
-        return "H×W×C" if isinstance(v[0][0], list | tuple) else "H×W"
-    except (TypeError, IndexError, KeyError):
-        return "H×W"
-
-
-Pixels = Annotated[Annotated[PixelRows, Tag("H×W")] | Annotated[PixelCube, Tag("H×W×C")],
-                   Discriminator(_pixel_layout)]
-INPUT_KEYS = ("pixels", "image", "test_index")
-
-
-class ImageInput(BaseModel):
-    """Exactly one of: pixels, an image as a data URL, or a test image of the model's dataset."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "oneOf": [{"required": [key]} for key in INPUT_KEYS]})
-
-    pixels: Annotated[Pixels | SkipJsonSchema[None], NotNull] = Field(
-        None, description="H×W (or H×W×C) numbers 0–255; a drawn digit in either polarity.")
-    image: Annotated[Annotated[str, Field(pattern=DATA_URL_PATTERN, max_length=20_000_000)]
-                     | SkipJsonSchema[None], NotNull] = Field(
-        None, description="An image as a data URL: data:image/png;base64,…")
-    test_index: Annotated[Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
-                          | SkipJsonSchema[None], NotNull] = Field(
-        None, description="Image N of the test split of the model's dataset.")
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> ImageInput:
-        given = [k for k in INPUT_KEYS if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(f"send exactly one of {', '.join(map(repr, INPUT_KEYS))}")
-        return self
-ModelQuery = Annotated[str, Query(pattern=MODEL_ID_PATTERN, max_length=64,
-                                  description="A model id from GET /api/models.")]
-ModelPath = Annotated[str, Path(pattern=MODEL_ID_PATTERN, max_length=64,
-                                description="A model id from GET /api/models.")]
-ImageFile = Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF, any size")]
+UploadedImage = Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF, any size")]
 
 
 class PredictResponse(BaseModel):
@@ -115,23 +67,10 @@ PREDICT_ERRORS = responses(e404="No such model",
                            e503="The model's file cannot be loaded")
 
 
-def limits_of(settings: Settings) -> ImageLimits:
-    return ImageLimits(settings.max_upload_bytes, settings.max_image_pixels)
-
-
-def json_input(body: ImageInput, info: ModelInfo, settings: Settings,
-               datasets: DatasetCatalog) -> np.ndarray:
-    """The input object, prepared for this model exactly as /predict prepares it."""
-    if body.pixels is not None:
-        return inference.prepare_pixels(body.pixels, info)
-    if body.test_index is not None:
-        return inputs.test_image(datasets, info, body.test_index)[0]
-    return inference.prepare(decode_data_url(str(body.image), limits_of(settings)), info)
-
-
-async def file_input(file: UploadFile, info: ModelInfo, settings: Settings) -> np.ndarray:
+async def file_input(file: UploadFile, info: ModelInfo, settings: Settings,
+                     model_inputs: ModelInputs) -> np.ndarray:
     raw = await read_upload(file, settings.max_upload_bytes)
-    return inference.prepare(open_image(raw, limits_of(settings)), info, "file")
+    return model_inputs.prepare(ImageFile(raw), info).x
 
 
 @json_router.post("/predict", response_model=PredictResponse, tags=["predict"],
@@ -143,16 +82,16 @@ async def predict(body: ImageInput, services: ServicesDep,
     JSON `{"pixels": …}`, `{"image": "data:…"}` or `{"test_index": N}`, or a multipart form
     with the image as `file`."""
     info = services.registry.get(model, "query.model")
-    x = json_input(body, info, services.settings, services.datasets)
+    x = services.inputs.prepare(body.source(), info).x
     return prediction_response(inference.predict(services.models.get(info.id), x))
 
 
 @form_router.post("/predict", response_model=PredictResponse, tags=["predict"],
                   responses={**PREDICT_ERRORS, **FORM_ERRORS})
-async def predict_file(file: ImageFile, services: ServicesDep,
+async def predict_file(file: UploadedImage, services: ServicesDep,
                        model: ModelQuery = DEFAULT_MODEL) -> Response:
     info = services.registry.get(model, "query.model")
-    x = await file_input(file, info, services.settings)
+    x = await file_input(file, info, services.settings, services.inputs)
     return prediction_response(inference.predict(services.models.get(info.id), x))
 
 
@@ -188,16 +127,17 @@ MAPS_DOC = ("Each Conv2D and pooling layer's activations for one input (an image
 @json_router.post("/api/models/{model_id}/feature-maps", response_model=FeatureMapsResponse,
                   tags=["models"], responses=PREDICT_ERRORS, description=MAPS_DOC)
 async def model_feature_maps(model_id: ModelPath, body: ImageInput, registry: RegistryDep,
-                             models: ModelsDep, settings: SettingsDep,
-                             datasets: DatasetsDep) -> Any:
+                             models: ModelsDep, model_inputs: InputsDep) -> Any:
     info = registry.get(model_id, "path.model_id")
-    return await _feature_maps(models, info, json_input(body, info, settings, datasets))
+    return await _feature_maps(models, info, model_inputs.prepare(body.source(), info).x)
 
 
 @form_router.post("/api/models/{model_id}/feature-maps", response_model=FeatureMapsResponse,
                   tags=["models"], responses={**PREDICT_ERRORS, **FORM_ERRORS},
                   description=MAPS_DOC)
-async def model_feature_maps_file(model_id: ModelPath, file: ImageFile, registry: RegistryDep,
-                                  models: ModelsDep, settings: SettingsDep) -> Any:
+async def model_feature_maps_file(model_id: ModelPath, file: UploadedImage,
+                                  registry: RegistryDep, models: ModelsDep,
+                                  settings: SettingsDep, model_inputs: InputsDep) -> Any:
     info = registry.get(model_id, "path.model_id")
-    return await _feature_maps(models, info, await file_input(file, info, settings))
+    return await _feature_maps(models, info, await file_input(file, info, settings,
+                                                              model_inputs))

@@ -7,18 +7,15 @@ in the map's own coordinates, so nothing here depends on the size shown.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from app.errors import InvalidInput
+from app.formatting import fmt
 from app.imaging.palette_png import palette_png, signed_indices
 from app.imaging.rendering import SignedScale, data_url, heat_colours, png_bytes
-from app.lab.view import fmt
 from app.networks.explain import Explainer, Overview, seen_image
 from app.networks.explain.graph import Node
 from app.networks.layers.base import Neuron, activation_name
@@ -146,25 +143,6 @@ def bar_strip(values: np.ndarray, clickable: bool, height: int = 40) -> StripVie
         rows = slice(mid - size, mid) if v[i] > 0 else slice(mid + 1, mid + 1 + size)
         img[rows, i * width:(i + 1) * width - (1 if width > 1 else 0)] = colour
     return StripView(data_url(palette_png(img)), n, len(v), clickable and n <= MAX_STRIP)
-
-
-def encode_px(x: np.ndarray) -> str:
-    """The input the network saw, as 0–255 bytes in base64url: small enough for a URL."""
-    data = np.clip(np.rint(x * 255), 0, 255).astype(np.uint8).tobytes()
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
-def decode_px(text: str, shape: tuple[int, int, int], field_name: str = "px") -> np.ndarray:
-    """`encode_px` reversed: the model's input again (H, W, C in [0, 1]), exactly as the
-    network saw it, so a link to a view shows the very same numbers."""
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise InvalidInput(field_name, "is not base64url") from None
-    h, w, c = shape
-    if len(raw) != h * w * c:
-        raise InvalidInput(field_name, f"holds {len(raw)} pixels; this model takes {h}×{w}×{c}")
-    return np.frombuffer(raw, np.uint8).astype(np.float32).reshape(h, w, c) / np.float32(255)
 
 
 # ------------------------------------------------------------------------------ overview
