@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 from app.config import Settings  # noqa: E402
 from app.datasets.ingestion import ingest  # noqa: E402
 from app.datasets.store import DatasetStore  # noqa: E402
-from app.datasets.uploads import DatasetOptions, UploadLimits, inspect_zip  # noqa: E402
+from app.datasets.uploads.options import DatasetOptions, UploadLimits  # noqa: E402
+from app.datasets.uploads.zip_checks import inspect_zip  # noqa: E402
 from app.storage import migrate  # noqa: E402
 from app.storage.database import Database, database_url  # noqa: E402
 from tests.conftest import Server  # noqa: E402

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from app.classroom import ownership
-from app.datasets.uploads import held_out, min_per_class, split
+from app.datasets.uploads.stratified_split import held_out, min_per_class, split
 from tests.conftest import playground_app, wait_job
 from tests.dataset_zips import (
     CLASSES,

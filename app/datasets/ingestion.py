@@ -1,7 +1,7 @@
 """Receiving a dataset zip and turning it into a dataset, in the background.
 
 `DatasetUploads.receive` (in the web server) saves the zip under the data directory with its
-size limit, runs the checks that need only its directory (`uploads.inspect_zip`: a refused
+size limit, runs the checks that need only its directory (`uploads.zip_checks.inspect_zip`: a refused
 zip is a 4xx at once, and nothing is stored), records the dataset as processing and starts
 its ingestion. The ingestion runs in its own process (`python -m app.datasets.ingestion`),
 one at a time, so decoding thousands of photos takes no time from the web server's event
@@ -23,11 +23,13 @@ from typing import BinaryIO
 
 from app.classroom import ownership
 from app.config import ENV_PREFIX, Settings, load_settings
-from app.datasets import uploads
 from app.datasets.builtin import DATASETS
 from app.datasets.catalog import DatasetCatalog
 from app.datasets.store import DatasetStore, Failure, options_of
-from app.datasets.uploads import DatasetOptions, DatasetRefused, UploadLimits, ZipTooLarge
+from app.datasets.uploads.building import build
+from app.datasets.uploads.options import DatasetOptions, UploadLimits
+from app.datasets.uploads.refusals import DatasetRefused, ZipTooLarge
+from app.datasets.uploads.zip_checks import inspect_zip
 from app.errors import Conflict, Forbidden, InvalidInput, TooLarge
 from app.storage.database import Database
 from app.storage.tables import DatasetRow
@@ -82,7 +84,7 @@ class DatasetUploads:
         self.tidy()
         path = self.save(source)
         try:
-            plan = uploads.inspect_zip(path, self.limits, options)
+            plan = inspect_zip(path, self.limits, options)
             row = self.store.create(name=name, owner=owner, source=origin, options=options,
                                     class_names=plan.class_names, counts=plan.counts())
             final = path.with_name(f"{row.id}.zip")
@@ -198,7 +200,7 @@ def ingest(store: DatasetStore, dataset_id: str, path: Path, limits: UploadLimit
         return  # deleted, or given up as stale, before its turn came
     progress = Throttled(store, dataset_id)
     try:
-        built = uploads.build(path, options_of(row), limits, progress)
+        built = build(path, options_of(row), limits, progress)
         progress("storing", built.report["images"], built.report["images"])
         if store.finish(dataset_id, built):
             log.info("dataset %s ready: %d images in %d classes", dataset_id,

@@ -22,7 +22,8 @@ from typing import Any, Literal
 import numpy as np
 from sqlalchemy import delete, select, update
 
-from app.datasets.uploads import Built, DatasetOptions
+from app.datasets.uploads.building import Built
+from app.datasets.uploads.options import DatasetOptions
 from app.errors import NotFound
 from app.storage.database import Database
 from app.storage.tables import DatasetArraysRow, DatasetRow, utcnow

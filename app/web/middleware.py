@@ -67,6 +67,15 @@ class _TooLarge(Exception):
     pass
 
 
+def _declared_length(headers: dict[bytes, bytes]) -> int:
+    """The body's length as its Content-Length declares it (0 when absent or not a number:
+    the streamed body is counted all the same)."""
+    try:
+        return int(headers.get(b"content-length", b"0"))
+    except ValueError:
+        return 0
+
+
 class BodySizeLimit:
     """Refuse (413) any request body over `max_bytes`, declared or streamed, before it is read.
 
@@ -88,21 +97,22 @@ class BodySizeLimit:
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
+    def _limit_for(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[int, str]:
+        """The body limit of this request and the setting that names it: an upload path's
+        own, JSON's, or every request's."""
+        if scope.get("path") in self.uploads:
+            return self.uploads[scope["path"]]
+        if headers.get(b"content-type", b"").startswith(b"application/json"):
+            return min(self.max_json_bytes, self.max_bytes), "CNNPG_MAX_JSON_BYTES"
+        return self.max_bytes, "CNNPG_MAX_REQUEST_BYTES"
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit, setting = self.max_bytes, "CNNPG_MAX_REQUEST_BYTES"
         headers = dict(scope.get("headers", []))
-        if scope.get("path") in self.uploads:
-            limit, setting = self.uploads[scope["path"]]
-        elif headers.get(b"content-type", b"").startswith(b"application/json"):
-            limit, setting = min(self.max_json_bytes, self.max_bytes), "CNNPG_MAX_JSON_BYTES"
-        try:
-            declared = int(headers.get(b"content-length", b"0"))
-        except ValueError:
-            declared = 0
-        if declared > limit:
+        limit, setting = self._limit_for(scope, headers)
+        if _declared_length(headers) > limit:
             await self._refuse(send, limit, setting)
             return
         received = 0

@@ -13,7 +13,7 @@ from app.classroom import ownership
 from app.datasets.builtin import BUILTIN, DATASETS
 from app.datasets.catalog import info_of
 from app.datasets.store import Failure
-from app.datasets.uploads import min_per_class
+from app.datasets.uploads.stratified_split import min_per_class
 from app.errors import Conflict, Forbidden
 from app.web.dependencies import (
     DatasetsDep,

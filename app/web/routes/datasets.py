@@ -15,7 +15,7 @@ from app.datasets.builtin import BUILTIN, DATASETS, DatasetInfo
 from app.datasets.catalog import info_of
 from app.datasets.ingestion import DatasetUploads
 from app.datasets.store import DATASET_ID_PATTERN, DatasetStatus
-from app.datasets.uploads import Color, DatasetOptions, OnBadFile
+from app.datasets.uploads.options import Color, DatasetOptions, OnBadFile
 from app.imaging.fitting import Fit
 from app.storage.tables import DatasetRow
 from app.training.jobs import JobStore
