@@ -18,18 +18,8 @@ from pydantic import ValidationError
 
 from app.classroom.lessons import Blank, Exercise
 from app.errors import InvalidInput
-from app.networks.architecture import (
-    ArchitectureSpec,
-    AveragePooling2D,
-    Conv2D,
-    Dense,
-    Dropout,
-    Layer,
-    MaxPooling2D,
-    Summary,
-    check,
-    pair,
-)
+from app.geometry import pair
+from app.networks.architecture import ArchitectureSpec, Summary, check
 
 
 @dataclass(frozen=True)
@@ -53,35 +43,17 @@ ARGUMENT_HELP = {
 }
 
 
-def _canonical(layer: Layer) -> dict[str, Any]:
-    """A layer's arguments with Keras' defaults filled in and pairs as pairs, so that
-    `kernel_size=3` and `kernel_size=(3, 3)` compare equal, as they are in Keras."""
-    args: dict[str, Any] = {"type": layer.kind}
-    if isinstance(layer, Conv2D):
-        args |= {"filters": layer.filters, "kernel_size": pair(layer.kernel_size),
-                 "strides": pair(layer.strides), "padding": layer.padding,
-                 "activation": layer.activation or "linear"}
-    elif isinstance(layer, MaxPooling2D | AveragePooling2D):
-        args |= {"pool_size": pair(layer.pool_size), "padding": layer.padding,
-                 "strides": pair(layer.strides if layer.strides is not None else layer.pool_size)}
-    elif isinstance(layer, Dense):
-        args |= {"units": layer.units, "activation": layer.activation or "linear"}
-    elif isinstance(layer, Dropout):
-        args |= {"rate": layer.rate}
-    return args
-
-
 def _expected(pattern: dict[str, Any]) -> dict[str, Any]:
     """An expected layer in the same canonical terms (only the arguments it names)."""
     out = dict(pattern)
     for key in ("kernel_size", "pool_size", "strides"):
         if key in out:
-            out[key] = pair(out[key])
+            out[key] = list(pair(out[key]))
     return out
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, tuple):
+    if isinstance(value, tuple | list):
         return "(" + ", ".join(str(v) for v in value) + ")"
     if isinstance(value, str):
         return repr(value)
@@ -107,7 +79,7 @@ def check_architecture(exercise: Exercise, answer: ArchitectureSpec, *, max_laye
         return Verdict(False, f"The input shape is {list(answer.input_shape)}; this model is "
                        f"for images of shape {list(exercise.expect_input)}.", exercise.hint,
                        summary)
-    got = [_canonical(layer) for layer in answer.layers]
+    got = [layer.canonical() for layer in answer.layers]
     want = [_expected(p) for p in exercise.expect_layers]
     for i, (g, w) in enumerate(zip(got, want, strict=False)):
         where = f"Layer {i + 1}"

@@ -34,7 +34,8 @@ from pydantic_core import PydanticCustomError
 from app.errors import InvalidInput, LimitExceeded
 from app.lab.kernels import get_kernel
 from app.lab.samples import get_sample
-from app.networks.architecture import LAYER_CLASSES, ArchitectureSpec, LayerSpec, check
+from app.networks.architecture import ArchitectureSpec, check
+from app.networks.layers import LAYER_CLASSES, LayerSpec
 from app.networks.presets import get_preset
 
 ExerciseKind = Literal["layer", "model", "numbers"]

@@ -15,20 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.errors import InvalidInput, LimitExceeded
-
-# Kept importable from here while app/classroom moves to app.networks.layers (see there).
-from app.geometry import pair  # noqa: F401
-from app.networks.layers import (  # noqa: F401
-    LAYER_CLASSES,
-    AveragePooling2D,
-    Conv2D,
-    Dense,
-    Dropout,
-    Layer,
-    LayerProblem,
-    LayerSpec,
-    MaxPooling2D,
-)
+from app.networks.layers import LayerProblem, LayerSpec
 from app.networks.layers.base import PositiveInt
 
 Shape = tuple[int, ...]

@@ -120,99 +120,124 @@ def _finite(v: float) -> Any:
     return round(v, 5) if np.isfinite(v) else None
 
 
+class ProgressReport:
+    """Epoch, batch, per-step and per-epoch metrics, throughput and time left, written
+    to `sink` at most every PROGRESS_INTERVAL (and at each epoch's end). Keras' callback
+    (make_progress_callback) forwards its events here."""
+
+    def __init__(self, sink: ProgressSink | None, should_stop: Callable[[], bool],
+                 batch_size: int = 32, frames_recorded: Callable[[], int] | None = None) -> None:
+        self.sink, self.should_stop, self.batch_size = sink, should_stop, batch_size
+        self.frames_recorded = frames_recorded
+        self.history: list[dict[str, float]] = []
+        self.state: dict[str, Any] = {}
+        self.steps = StepLog()
+        self.last = 0.0
+        self.step = 0
+        self.rate: float | None = None  # training steps per second
+        self.rate_from: tuple[float, int] | None = None
+        self.last_batch_end = 0.0
+        self.validation_seconds = 0.0
+        self.epoch_done = False
+
+    def _timing(self) -> dict[str, Any]:
+        if self.rate is None:
+            return {"images_per_second": None, "eta_seconds": None}
+        s = self.state
+        epochs, batches = s.get("epochs") or 1, s.get("batches") or 0
+        epoch, batch = s.get("epoch") or 1, s.get("batch") or 0
+        steps_left = (epochs - epoch) * batches + (batches - batch)
+        validations_left = epochs - epoch + (0 if self.epoch_done else 1)
+        eta = steps_left / self.rate + validations_left * self.validation_seconds
+        return {"images_per_second": round(self.rate * self.batch_size, 1),
+                "eta_seconds": round(eta, 1)}
+
+    def emit(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.should_stop():
+            raise JobCancelled
+        if self.sink is None or (not force and now - self.last < PROGRESS_INTERVAL):
+            return
+        self.last = now
+        if self.frames_recorded is not None:
+            self.state["frames"] = self.frames_recorded()
+        if self.sink({**self.state, **self._timing(), "history": self.history,
+                 "steps": self.steps.points, "updated": time.time()}):
+            raise JobCancelled
+
+    def on_train_begin(self, params: dict[str, Any]) -> None:
+        self.state = {"epoch": 0, "epochs": params.get("epochs"), "batch": 0,
+                      "batches": params.get("steps"), "step": 0, "phase": "training"}
+        per_epoch = params.get("steps")
+        self.steps = StepLog((params.get("epochs") or 1) * per_epoch if per_epoch else None,
+                             per_epoch)
+        self.emit(force=True)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.state.update(epoch=epoch + 1, batch=0, phase="training")
+        self.rate_from = None
+        self.epoch_done = False
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        now = time.monotonic()
+        self.step += 1
+        loss = float((logs or {}).get("loss", np.nan))
+        accuracy = float((logs or {}).get("accuracy", np.nan))
+        self.steps.add(self.step, batch + 1, loss, accuracy)
+        # The rate from the end of each epoch's first batch: a job's first batch traces
+        # the model, and each epoch starts its data pipeline afresh.
+        if self.rate_from is None:
+            self.rate_from = (now, batch + 1)
+        elif now > self.rate_from[0]:
+            self.rate = (batch + 1 - self.rate_from[1]) / (now - self.rate_from[0])
+        self.last_batch_end = now
+        self.state.update(batch=batch + 1, step=self.step, loss=_finite(loss),
+                          accuracy=_finite(accuracy))
+        self.emit()
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.state.get("phase") == "training":  # validation inside fit
+            self.state["phase"] = "validating"
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.state.get("phase") == "validating":
+            self.validation_seconds = time.monotonic() - self.last_batch_end
+        self.state["phase"] = "training"
+        self.epoch_done = True
+        entry: dict[str, float] = {"epoch": epoch + 1}
+        entry.update({k: round(float(v), 5) for k, v in (logs or {}).items()
+                      if k in ("loss", "accuracy", "val_loss", "val_accuracy")})
+        self.history.append(entry)
+        self.emit(force=True)
+
+
 def make_progress_callback(sink: ProgressSink | None, should_stop: Callable[[], bool],
                            batch_size: int = 32,
                            frames_recorded: Callable[[], int] | None = None) -> Any:
+    """Keras' callback for a ProgressReport (its `report`)."""
     import keras
 
+    report = ProgressReport(sink, should_stop, batch_size, frames_recorded)
+
     class Progress(keras.callbacks.Callback):
-        """Epoch, batch, per-step and per-epoch metrics, throughput and time left, written
-        at most every PROGRESS_INTERVAL (and at each epoch's end)."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.history: list[dict[str, float]] = []
-            self.state: dict[str, Any] = {}
-            self.steps = StepLog()
-            self.last = 0.0
-            self.step = 0
-            self.rate: float | None = None  # training steps per second
-            self.rate_from: tuple[float, int] | None = None
-            self.last_batch_end = 0.0
-            self.validation_seconds = 0.0
-            self.epoch_done = False
-
-        def _timing(self) -> dict[str, Any]:
-            if self.rate is None:
-                return {"images_per_second": None, "eta_seconds": None}
-            s = self.state
-            epochs, batches = s.get("epochs") or 1, s.get("batches") or 0
-            epoch, batch = s.get("epoch") or 1, s.get("batch") or 0
-            steps_left = (epochs - epoch) * batches + (batches - batch)
-            validations_left = epochs - epoch + (0 if self.epoch_done else 1)
-            eta = steps_left / self.rate + validations_left * self.validation_seconds
-            return {"images_per_second": round(self.rate * batch_size, 1),
-                    "eta_seconds": round(eta, 1)}
-
-        def _emit(self, force: bool = False) -> None:
-            now = time.monotonic()
-            if should_stop():
-                raise JobCancelled
-            if sink is None or (not force and now - self.last < PROGRESS_INTERVAL):
-                return
-            self.last = now
-            if frames_recorded is not None:
-                self.state["frames"] = frames_recorded()
-            if sink({**self.state, **self._timing(), "history": self.history,
-                     "steps": self.steps.points, "updated": time.time()}):
-                raise JobCancelled
-
         def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-            self.state = {"epoch": 0, "epochs": self.params.get("epochs"), "batch": 0,
-                          "batches": self.params.get("steps"), "step": 0, "phase": "training"}
-            per_epoch = self.params.get("steps")
-            self.steps = StepLog((self.params.get("epochs") or 1) * per_epoch if per_epoch else None,
-                                 per_epoch)
-            self._emit(force=True)
+            report.on_train_begin(self.params)
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            self.state.update(epoch=epoch + 1, batch=0, phase="training")
-            self.rate_from = None
-            self.epoch_done = False
+            report.on_epoch_begin(epoch, logs)
 
         def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            now = time.monotonic()
-            self.step += 1
-            loss = float((logs or {}).get("loss", np.nan))
-            accuracy = float((logs or {}).get("accuracy", np.nan))
-            self.steps.add(self.step, batch + 1, loss, accuracy)
-            # The rate from the end of each epoch's first batch: a job's first batch traces
-            # the model, and each epoch starts its data pipeline afresh.
-            if self.rate_from is None:
-                self.rate_from = (now, batch + 1)
-            elif now > self.rate_from[0]:
-                self.rate = (batch + 1 - self.rate_from[1]) / (now - self.rate_from[0])
-            self.last_batch_end = now
-            self.state.update(batch=batch + 1, step=self.step, loss=_finite(loss),
-                              accuracy=_finite(accuracy))
-            self._emit()
+            report.on_train_batch_end(batch, logs)
 
         def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
-            if self.state.get("phase") == "training":  # validation inside fit
-                self.state["phase"] = "validating"
+            report.on_test_begin(logs)
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            if self.state.get("phase") == "validating":
-                self.validation_seconds = time.monotonic() - self.last_batch_end
-            self.state["phase"] = "training"
-            self.epoch_done = True
-            entry: dict[str, float] = {"epoch": epoch + 1}
-            entry.update({k: round(float(v), 5) for k, v in (logs or {}).items()
-                          if k in ("loss", "accuracy", "val_loss", "val_accuracy")})
-            self.history.append(entry)
-            self._emit(force=True)
+            report.on_epoch_end(epoch, logs)
 
-    return Progress()
+    callback = Progress()
+    callback.report = report
+    return callback
 
 
 def validation_part(x: np.ndarray, y: np.ndarray, validation_split: float
@@ -321,8 +346,8 @@ def train(
               callbacks=callbacks, verbose=verbose)
     seconds = time.monotonic() - start
     if sink is not None:
-        progress.state["phase"] = "evaluating"
-        progress._emit(force=True)
+        progress.report.state["phase"] = "evaluating"
+        progress.report.emit(force=True)
     test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, verbose=0,
                                               batch_size=256)
     predicted = np.argmax(model.predict(data.x_test, verbose=0, batch_size=256), axis=1)
@@ -343,7 +368,7 @@ def train(
         model.save(path)
         keras_bytes = path.read_bytes()
     return Outcome(model, keras_bytes, float(test_loss), float(test_accuracy), confusion.tolist(),
-                   misclassified, progress.history, seconds, summary.total_params, data.info,
+                   misclassified, progress.report.history, seconds, summary.total_params, data.info,
                    seed)
 
 

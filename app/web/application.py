@@ -20,20 +20,14 @@ from app.web import errors
 from app.web.middleware import BodySizeLimit, SecurityHeaders, StartupGuard
 from app.web.routes import (
     architectures,
-    builder,
     classes,
-    dataset_pages,
     datasets,
     draw,
     explain,
-    explain_page,
     health,
-    job_pages,
     jobs,
     kernel_lab,
     lessons,
-    model_list,
-    model_pages,
     models,
     pages,
     predict,
@@ -42,6 +36,10 @@ from app.web.routes import (
 )
 from app.web.routing import openapi_with_form_bodies
 from app.web.timing import ServerTiming
+
+# One module per resource, each with its API and page routers side by side in `router`.
+RESOURCES = (health, predict, serving, kernel_lab, architectures, jobs, models, datasets,
+             explain, draw, classes, lessons, pages, share)
 
 
 @asynccontextmanager
@@ -52,7 +50,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     services = Services.build(settings)
     app.state.services = services
-    app.state.live = job_pages.live_jobs(services)  # job pages' server-sent updates
+    app.state.live = jobs.live_jobs(services)  # job pages' server-sent updates
     app.state.live.end_streams_on_exit_signals()
     # Starts the embedded workers (if any), and fails jobs whose worker is gone, wherever
     # it ran: also with CNNPG_WORKERS=0, when workers on other machines take the jobs.
@@ -85,17 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (health, predict, kernel_lab, serving, models, architectures, jobs, datasets,
-                   explain, classes, lessons):
-        for name in ("router", "json_router", "form_router"):
-            router = getattr(module, name, None)
-            if router is not None:
-                app.include_router(router)
-    for module in (draw, job_pages, model_pages, builder, dataset_pages, pages, explain_page,
-                   model_list, share):
+    for module in RESOURCES:
         app.include_router(module.router)
-    app.include_router(classes.pages)
-    app.include_router(lessons.pages)
 
     def openapi() -> dict[str, Any]:
         return openapi_with_form_bodies(app)

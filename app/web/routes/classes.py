@@ -19,12 +19,12 @@ from app.storage.tables import JobRow
 from app.training.jobs import JobStatus
 from app.web.dependencies import ClassesDep, JobsDep, TeacherTokenDep, TokenDep
 from app.web.errors import error_items
-from app.web.routes.jobs import JobPath, UtcDatetime
-from app.web.schemas import BODY_ERRORS, responses
+from app.web.schemas import BODY_ERRORS, UtcDatetime, responses
+from app.web.schemas.jobs import JobPath
 from app.web.templating import describe_errors, templates
 from app.web.tokens import TEACHER_COOKIE, give_teacher_token, give_token
 
-router = APIRouter(tags=["classes"])
+api = APIRouter(tags=["classes"])
 pages = APIRouter(include_in_schema=False)
 
 CodePath = Annotated[str, Path(pattern=CODE_PATTERN, description="The class code, e.g. K7M2QX "
@@ -165,7 +165,7 @@ def join_path(code: str) -> str:
     return f"/classes/join?code={code}"
 
 
-@router.post("/api/classes", status_code=201, response_model=ClassCreated,
+@api.post("/api/classes", status_code=201, response_model=ClassCreated,
              responses={**BODY_ERRORS, **responses(
                  e403="Not the administrator token (CNNPG_ADMIN_TOKEN), or none is configured",
                  e422="A bad name")})
@@ -177,7 +177,7 @@ def create_class(body: ClassCreate, classes: ClassesDep, token: TokenDep) -> Cla
                         expires=made.expires, join_url=join_path(made.code))
 
 
-@router.post("/api/classes/{code}/join", status_code=201, response_model=Joined,
+@api.post("/api/classes/{code}/join", status_code=201, response_model=Joined,
              responses={**BODY_ERRORS, **responses(
                  e404="No class with this code, or it has closed",
                  e409="The nickname is taken in this class",
@@ -193,7 +193,7 @@ def join_class(code: CodePath, body: JoinRequest, classes: ClassesDep) -> Respon
     return give_token(JSONResponse(out.model_dump(), status_code=201), joined.token)
 
 
-@router.get("/api/classes/{code}", response_model=ClassOut,
+@api.get("/api/classes/{code}", response_model=ClassOut,
             responses=responses(e403="Not this class's teacher token",
                                 e404="No class with this code"))
 def get_class(code: CodePath, classes: ClassesDep, token: TeacherTokenDep) -> ClassOut:
@@ -320,3 +320,8 @@ def dashboard_cancel(request: Request, code: CodePath, job_id: JobPath, classes:
     board = classes.board(code, token)
     return templates.TemplateResponse(request, "partials/class_board.html",
                                       {**_board_context(board), "notice": notice})
+
+
+router = APIRouter()
+router.include_router(api)
+router.include_router(pages)

@@ -1,149 +1,41 @@
-"""Datasets over HTTP (JSON): upload a zip of class folders, list, read, delete."""
+"""Datasets: the built-in ones and uploaded zips of class folders (API); the Datasets pages
+(the list with its upload form and progress, a dataset's page, the webcam capture)."""
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from app.classroom import ownership
-from app.datasets.builtin import BUILTIN, DATASETS, DatasetInfo
+from app.datasets.builtin import BUILTIN, DATASETS
 from app.datasets.catalog import info_of
 from app.datasets.ingestion import DatasetUploads
-from app.datasets.store import DATASET_ID_PATTERN, DatasetStatus
-from app.datasets.uploads.options import Color, DatasetOptions, OnBadFile
-from app.imaging.fitting import Fit
-from app.storage.tables import DatasetRow
+from app.datasets.store import Failure
+from app.datasets.uploads.stratified_split import min_per_class
+from app.errors import Conflict, Forbidden
 from app.training.jobs import JobStore
-from app.web.dependencies import DatasetUploadsDep, JobsDep, SettingsDep, TokenDep
+from app.web.dependencies import (
+    DatasetsDep,
+    DatasetUploadsDep,
+    JobsDep,
+    SettingsDep,
+    TokenDep,
+)
 from app.web.schemas import FORM_ERRORS, responses
+from app.web.schemas.datasets import (
+    DatasetForm,
+    DatasetOut,
+    DatasetPath,
+)
+from app.web.templating import templates
 from app.web.tokens import give_token, token_or_new
 from app.web.uploads import files_are_files
 
-router = APIRouter(tags=["datasets"])
-DatasetPath = Annotated[str, Path(pattern=DATASET_ID_PATTERN, max_length=32,
-                                  description="A dataset id from GET /api/datasets.")]
+api = APIRouter(tags=["datasets"])
 NOT_FOUND = responses(e404="No such dataset")
-# Printable, and not only spaces.
-NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
-
-
-def as_utc(when: dt.datetime) -> dt.datetime:
-    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when
-
-
-UtcDatetime = Annotated[dt.datetime, AfterValidator(as_utc)]
-
-
-class DatasetForm(BaseModel):
-    """The uploaded zip's settings: how its images become the dataset's arrays."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    name: str = Field(min_length=1, max_length=64, pattern=NAME_PATTERN,
-                      description="Shown wherever the dataset is listed.")
-    image_size: int = Field(32, ge=8, le=64, description="Images become image_size × image_size.")
-    color: Color = Field("rgb", description="grayscale: one channel; rgb: three.")
-    test_fraction: float = Field(0.2, ge=0.05, le=0.5, allow_inf_nan=False,
-                                 description="The share of each class held out for testing.")
-    fit: Fit = Field("crop", description="How a photo that is not square becomes square: crop "
-                     "its centre, or pad it with black.")
-    on_bad_file: OnBadFile = Field(
-        "skip", description="A member that is not an image, or cannot be decoded: skip it "
-        "(the report lists it), or refuse the whole zip.")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds the train/test split.")
-    source: Literal["zip", "webcam"] = Field("zip", description="Where the images came from.")
-
-    def options(self) -> DatasetOptions:
-        return DatasetOptions(image_size=self.image_size, color=self.color, fit=self.fit,
-                              test_fraction=self.test_fraction, on_bad_file=self.on_bad_file,
-                              seed=self.seed)
-
-
-class SplitCounts(BaseModel):
-    train: int
-    test: int
-
-
-class SkippedFile(BaseModel):
-    file: str
-    reason: str
-
-
-class IngestReport(BaseModel):
-    files: int = Field(description="Members read as images of a class (or skipped as not).")
-    images: int = Field(description="Images in the dataset.")
-    skipped: list[SkippedFile] = Field(description="Members left out, and why.")
-    ignored: int = Field(description="Folders and system files (.DS_Store, __MACOSX/) passed over.")
-
-
-class IngestProgress(BaseModel):
-    phase: str = Field(description="queued, decoding, splitting, storing or ready.")
-    done: int
-    total: int
-
-
-class DatasetSettingsOut(BaseModel):
-    image_size: int
-    color: Color
-    fit: Fit
-    test_fraction: float
-    on_bad_file: OnBadFile
-    seed: int
-    source: Literal["zip", "webcam"]
-
-
-class DatasetOut(BaseModel):
-    id: str
-    name: str
-    builtin: bool
-    status: Literal["processing", "ready"] = Field(
-        description="processing: its images are being decoded; jobs may use it once ready.")
-    classes: list[str]
-    counts: dict[str, SplitCounts] | None = Field(
-        description="Images per class in each split (uploaded datasets).")
-    input_shape: list[int]
-    train_size: int
-    test_size: int
-    description: str
-    yours: bool = Field(False, description="Whether the owner token sent created it.")
-    created: UtcDatetime | None = None
-    settings: DatasetSettingsOut | None = None
-    report: IngestReport | None = None
-    progress: IngestProgress | None = None
-
-    @classmethod
-    def of_info(cls, info: DatasetInfo) -> DatasetOut:
-        return cls(id=info.id, name=info.label, builtin=True, status="ready",
-                   classes=list(info.class_names), counts=None,
-                   input_shape=list(info.input_shape), train_size=info.train_size,
-                   test_size=info.test_size, description=info.description)
-
-    @classmethod
-    def of_row(cls, row: DatasetRow, token: str | None) -> DatasetOut:
-        status: DatasetStatus = "ready" if row.status == "ready" else "processing"
-        info = info_of(row)
-        ready = status == "ready"
-        return cls(
-            id=row.id, name=row.name, builtin=False, status=status,
-            classes=list(row.class_names),
-            counts={c: SplitCounts(train=a, test=b) for c, a, b in
-                    zip(row.class_names, row.train_counts, row.test_counts, strict=True)}
-            if ready else None,
-            input_shape=list(info.input_shape), train_size=info.train_size if ready else 0,
-            test_size=info.test_size if ready else 0, description=info.description,
-            yours=ownership.may_change(row.owner, token, None), created=row.created,
-            settings=DatasetSettingsOut(image_size=row.image_size, color=row.color,
-                                        fit=row.fit, test_fraction=row.test_fraction,
-                                        on_bad_file=row.on_bad_file, seed=row.seed,
-                                        source=row.source),
-            report=IngestReport.model_validate(row.report) if ready else None,
-            progress=IngestProgress.model_validate(row.progress),
-        )
 
 
 def jobs_waiting(jobs: JobStore, dataset_id: str) -> int:
@@ -158,7 +50,7 @@ def dataset_out(uploads: DatasetUploads, dataset_id: str, token: str | None,
     return DatasetOut.of_row(uploads.store.get(dataset_id, field), token)
 
 
-@router.post("/api/datasets", status_code=201, response_model=DatasetOut,
+@api.post("/api/datasets", status_code=201, response_model=DatasetOut,
              dependencies=[Depends(files_are_files)],
              responses={**FORM_ERRORS, **responses(
                  e413="The zip is over CNNPG_MAX_DATASET_ZIP_BYTES, or its files expand past "
@@ -185,7 +77,7 @@ async def create_dataset(form: Annotated[DatasetForm, Form()],
     return give_token(JSONResponse(body.model_dump(mode="json"), status_code=201), token)
 
 
-@router.get("/api/datasets", response_model=list[DatasetOut])
+@api.get("/api/datasets", response_model=list[DatasetOut])
 def list_datasets(uploads: DatasetUploadsDep, token: TokenDep) -> list[DatasetOut]:
     """The built-in datasets, then the uploaded ones (newest first; those still being
     processed too). A job's `dataset` takes any of their ids once ready."""
@@ -194,13 +86,13 @@ def list_datasets(uploads: DatasetUploadsDep, token: TokenDep) -> list[DatasetOu
     return [*(DatasetOut.of_info(i) for i in BUILTIN), *(DatasetOut.of_row(r, token) for r in rows)]
 
 
-@router.get("/api/datasets/{dataset_id}", response_model=DatasetOut, responses=NOT_FOUND)
+@api.get("/api/datasets/{dataset_id}", response_model=DatasetOut, responses=NOT_FOUND)
 def get_dataset(dataset_id: DatasetPath, uploads: DatasetUploadsDep,
                 token: TokenDep) -> DatasetOut:
     return dataset_out(uploads, dataset_id, token)
 
 
-@router.delete("/api/datasets/{dataset_id}", status_code=204,
+@api.delete("/api/datasets/{dataset_id}", status_code=204,
                responses={**NOT_FOUND, **responses(
                    e403="Not the owner, or a built-in (read-only) dataset",
                    e409="Jobs are queued or running on it")})
@@ -211,3 +103,98 @@ def delete_dataset(dataset_id: DatasetPath, uploads: DatasetUploadsDep, jobs: Jo
     uploads.delete(dataset_id, token, settings.admin_token,
                    jobs_waiting=jobs_waiting(jobs, dataset_id), field="path.dataset_id")
     return Response(status_code=204)
+
+
+pages = APIRouter(include_in_schema=False)
+IMAGE_SIZES = (16, 24, 28, 32, 48, 64)
+
+
+def _limits(settings: Any) -> dict[str, int]:
+    return {"zip_bytes": settings.max_dataset_zip_bytes,
+            "expanded_bytes": settings.max_dataset_expanded_bytes,
+            "images": settings.max_dataset_images, "classes": settings.max_dataset_classes,
+            "min_per_class": min_per_class(0.2)}
+
+
+@pages.get("/datasets", response_class=HTMLResponse)
+def datasets_page(request: Request, uploads: DatasetUploadsDep, settings: SettingsDep,
+                  token: TokenDep) -> Response:
+    uploads.tidy()
+    rows = uploads.store.rows(("ready", "processing"))
+    return templates.TemplateResponse(request, "datasets.html", {
+        "active": "datasets", "builtin": BUILTIN, "rows": rows, "info_of": info_of,
+        "token": token, "may_change": ownership.may_change, "sizes": IMAGE_SIZES,
+        "limits": _limits(settings)})
+
+
+@pages.get("/datasets/webcam", response_class=HTMLResponse)
+def webcam_page(request: Request, settings: SettingsDep) -> Response:
+    return templates.TemplateResponse(request, "dataset_webcam.html", {
+        "active": "datasets", "sizes": IMAGE_SIZES, "limits": _limits(settings)})
+
+
+@pages.post("/datasets/upload", response_class=HTMLResponse,
+             dependencies=[Depends(files_are_files)])
+async def upload(request: Request, form: Annotated[DatasetForm, Form()],
+                 file: Annotated[UploadFile, File()], uploads: DatasetUploadsDep,
+                 token: TokenDep) -> Response:
+    """The page's upload (and the webcam page's save): checked at once, then processed in
+    the background while the answer, a progress bar, follows it. Refusals come back as the
+    page's message (web/errors.py)."""
+    token, _ = token_or_new(token)
+    row = await run_in_threadpool(uploads.receive, file.file, name=form.name.strip(),
+                                  options=form.options(), owner=ownership.owner_hash(token),
+                                  origin=form.source)
+    response = templates.TemplateResponse(request, "partials/dataset_progress.html",
+                                          {"row": row, "failure": None})
+    return give_token(response, token)
+
+
+@pages.get("/datasets/{dataset_id}/progress", response_class=HTMLResponse)
+def progress(dataset_id: DatasetPath, request: Request, uploads: DatasetUploadsDep) -> Response:
+    """Processing: the progress bar, polled; ready: to the dataset's page; failed: why."""
+    row = uploads.store.row(dataset_id)
+    if row is not None and row.status == "ready":
+        return Response(status_code=204, headers={"HX-Redirect": f"/datasets/{dataset_id}"})
+    failure = None
+    if row is None:
+        failure = Failure("invalid", "file", "this dataset was deleted, or its upload failed "
+                          "more than an hour ago", [])
+    elif row.status == "failed":
+        failure = Failure.of(row.error or {})
+    return templates.TemplateResponse(request, "partials/dataset_progress.html",
+                                      {"row": row, "failure": failure})
+
+
+@pages.get("/datasets/{dataset_id}", response_class=HTMLResponse)
+def dataset_page(dataset_id: DatasetPath, request: Request, uploads: DatasetUploadsDep,
+                 datasets: DatasetsDep, jobs: JobsDep, token: TokenDep) -> Response:
+    builtin = DATASETS.get(dataset_id)
+    row = None if builtin is not None else uploads.store.get(dataset_id, "path.dataset_id")
+    context: dict[str, Any] = {"active": "datasets", "row": row, "failure": None,
+                               "yours": row is not None and ownership.may_change(
+                                   row.owner, token, None)}
+    if row is not None and row.status != "ready":
+        context.update(info=None, samples=None, jobs=[])
+    else:
+        context.update(info=builtin or info_of(row),  # type: ignore[arg-type]
+                       samples=datasets.samples(dataset_id),
+                       jobs=jobs.list_jobs(dataset=dataset_id))
+    return templates.TemplateResponse(request, "dataset.html", context)
+
+
+@pages.post("/datasets/{dataset_id}/delete", response_class=HTMLResponse)
+def delete(dataset_id: DatasetPath, request: Request, uploads: DatasetUploadsDep,
+           jobs: JobsDep, settings: SettingsDep, token: TokenDep) -> Response:
+    """The dataset page's delete button; refusals come back as a message in the page."""
+    try:
+        uploads.delete(dataset_id, token, settings.admin_token,
+                       jobs_waiting=jobs_waiting(jobs, dataset_id), field="path.dataset_id")
+    except (Conflict, Forbidden) as exc:
+        return templates.TemplateResponse(request, "partials/notice.html", {"message": str(exc)})
+    return Response(status_code=204, headers={"HX-Redirect": "/datasets"})
+
+
+router = APIRouter()
+router.include_router(api)
+router.include_router(pages)

@@ -1,29 +1,54 @@
-"""Explanations over HTTP (JSON): every layer on one input, one neuron broken down, and
-what the network looked at (Grad-CAM, input gradient)."""
+"""Explain: every layer on one input, one neuron broken down, and what the network looked
+at (the JSON API); the Explain page, whose three panels are htmx partials posted with the
+page's form and whose state is its link (app/networks/explain/link.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlencode
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.json_schema import SkipJsonSchema
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
 
+from app.errors import InvalidInput
+from app.imaging.decoding import DATA_URL_PATTERN
 from app.networks import explain
+from app.networks.explain import view as explain_view
+from app.networks.explain.link import ExplainContext, ExplainLink
 from app.networks.inference import LoadedModels
-from app.networks.inputs import ModelInputs
-from app.networks.registry import Registry
-from app.validation import NotNull
-from app.web.dependencies import ModelsDep, RegistryDep
-from app.web.model_input import ImageInput, InputsDep, ModelPath
-from app.web.routes.predict import Range
+from app.networks.inputs import (
+    DataUrl,
+    ModelInput,
+    ModelInputs,
+    Seen,
+    TestImage,
+    drawable,
+    encode_px,
+)
+from app.networks.registry import DEFAULT_MODEL, MODEL_ID_PATTERN, ModelInfo, Registry
+from app.validation import Blank
+from app.web.dependencies import DatasetsDep, ModelsDep, RegistryDep
+from app.web.model_input import InputsDep, ModelPath
 from app.web.schemas import BODY_ERRORS, responses
+from app.web.schemas.explain import (
+    ExplainRequest,
+    ExplainResponse,
+    LayerOut,
+    NeuronRequest,
+    NeuronResponse,
+    PredictionOut,
+    SaliencyRequest,
+    SaliencyResponse,
+)
+from app.web.schemas.predictions import Range
+from app.web.templating import templates
 
-router = APIRouter(tags=["explain"], responses=BODY_ERRORS)
+api = APIRouter(tags=["explain"], responses=BODY_ERRORS)
 ERRORS = responses(e404="No such model",
                    e422="Bad input: the image, or a layer, channel, cell or class that the model "
                    "does not have (named field by field)",
@@ -31,147 +56,6 @@ ERRORS = responses(e404="No such model",
 Index = Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
 T = TypeVar("T")
 LAYER_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$"
-
-
-class ExplainRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    input: ImageInput = Field(description='The input object: {"pixels": …}, {"image": '
-                              '"data:…"} or {"test_index": N}.')
-
-
-class NeuronRequest(ExplainRequest):
-    layer: str = Field(pattern=LAYER_NAME, description="A layer's name, as the overview lists it.")
-    channel: Index = Field(description="The channel of a 3-D output, or the unit of a 1-D one.")
-    cell: Annotated[tuple[Index, Index] | SkipJsonSchema[None], NotNull] = Field(
-        None, description="[row, col] in a 3-D output; left out for a vector (Dense) unit.")
-
-
-class SaliencyRequest(ExplainRequest):
-    method: Literal["gradcam", "gradient"] = Field(
-        "gradcam", description="Grad-CAM on the last convolution, or the input gradient.")
-    class_: Annotated[Index | SkipJsonSchema[None], NotNull] = Field(
-        None, alias="class", description="The class to explain (default: the predicted one).")
-
-
-class PredictionOut(BaseModel):
-    label: int
-    probabilities: list[float]
-    class_name: str
-
-
-class LayerOut(BaseModel):
-    name: str
-    type: str
-    output_shape: list[int | None]
-    channels: list[str] | None = Field(description="3-D outputs: one PNG data URL per channel, "
-                                       "all on one signed scale (blue < 0 < red), see range.")
-    values: list[float] | None = Field(description="1-D outputs: the values.")
-    range: Range
-    explained: bool = Field(description="Whether POST …/neuron breaks this layer down.")
-
-
-class ExplainResponse(BaseModel):
-    model: str
-    prediction: PredictionOut
-    input: str = Field(description="The image the network sees, as a PNG data URL.")
-    layers: list[LayerOut] = Field(description="Every layer in order, the input first.")
-
-
-class FieldOut(BaseModel):
-    rows: list[int] = Field(description="[first, last]")
-    cols: list[int] = Field(description="[first, last]")
-
-
-class TermOut(BaseModel):
-    channel: int = Field(description="The input channel.")
-    sum: float = Field(description="Σ window ⊙ kernel slice for this input channel.")
-    window: list[list[float]] = Field(description="The input under the kernel (zero padding "
-                                      "included).")
-    kernel: list[list[float]] = Field(description="The kernel slice for this input channel.")
-    depthwise: float | None = None
-    pointwise_weight: float | None = None
-
-
-class WindowOut(BaseModel):
-    rows: list[int]
-    cols: list[int]
-    values: list[list[float | None]] = Field(description="null where the window is in padding.")
-    operation: Literal["max", "average"]
-    count: int | None = None
-    argmax: list[int] | None = None
-
-
-class TopTermOut(BaseModel):
-    index: int
-    input: float
-    weight: float
-    product: float
-    position: list[int] | None = Field(None, description="[row, col, channel] before Flatten.")
-
-
-class OtherTermsOut(BaseModel):
-    count: int
-    sum: float
-
-
-class SoftmaxOut(BaseModel):
-    max_logit: float
-    exp: float = Field(description="e^(z_unit − max z)")
-    exp_sum: float = Field(description="Σ e^(z − max z)")
-    probability: float
-
-
-class BatchNormOut(BaseModel):
-    mean: float
-    variance: float
-    gamma: float
-    beta: float
-    epsilon: float
-
-
-class SourceOut(BaseModel):
-    layer: str
-    channel: int
-
-
-class NeuronResponse(BaseModel):
-    layer: str
-    type: str
-    channel: int
-    cell: list[int] | None
-    output: float = Field(description="The Keras layer's output at this place.")
-    bias: float | None = None
-    terms: list[TermOut] | None = None
-    pre_activation: float | None = Field(None, description="Σ terms + bias.")
-    activation: str | None = None
-    activated: float | None = Field(None, description="The activation of pre_activation.")
-    receptive_field: FieldOut | None = Field(None, description="In the layer's input.")
-    input_field: FieldOut | None = Field(None, description="In the model's input.")
-    window: WindowOut | None = None
-    top_terms: list[TopTermOut] | None = None
-    other_terms: OtherTermsOut | None = None
-    logits: list[float] | None = None
-    probabilities: list[float] | None = None
-    softmax: SoftmaxOut | None = None
-    inputs: list[float] | None = None
-    position: list[int] | None = None
-    batch_norm: BatchNormOut | None = None
-    source: SourceOut | None = None
-    note: str | None = None
-
-
-class SaliencyResponse(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    class_: int = Field(alias="class")
-    class_name: str
-    method: Literal["gradcam", "gradient"]
-    layer: str | None = Field(description="The convolution Grad-CAM used.")
-    heatmap: list[list[float]] = Field(description="H×W numbers in [0, 1], the input's size.")
-    overlay: str = Field(description="The heatmap over the input, as a PNG data URL.")
-    label: int = Field(description="The predicted class.")
-    probability: float = Field(description="The probability of `class`.")
 
 
 def _on_input(model_id: str, body: ExplainRequest, registry: Registry, models: LoadedModels,
@@ -194,7 +78,7 @@ def overview_out(model_id: str, ov: explain.Overview) -> ExplainResponse:
                          explained=la.explained) for la in ov.layers])
 
 
-@router.post("/api/models/{model_id}/explain", response_model=ExplainResponse, responses=ERRORS)
+@api.post("/api/models/{model_id}/explain", response_model=ExplainResponse, responses=ERRORS)
 async def explain_overview(model_id: ModelPath, body: ExplainRequest, registry: RegistryDep,
                            models: ModelsDep, model_inputs: InputsDep) -> Any:
     """Every layer on one input, in order: 3-D outputs as channel images on one signed scale
@@ -204,7 +88,7 @@ async def explain_overview(model_id: ModelPath, body: ExplainRequest, registry: 
     return overview_out(model_id, ov)
 
 
-@router.post("/api/models/{model_id}/neuron", response_model=NeuronResponse,
+@api.post("/api/models/{model_id}/neuron", response_model=NeuronResponse,
              response_model_exclude_none=True, responses=ERRORS)
 async def explain_neuron(model_id: ModelPath, body: NeuronRequest, registry: RegistryDep,
                          models: ModelsDep, model_inputs: InputsDep) -> Any:
@@ -220,7 +104,7 @@ async def explain_neuron(model_id: ModelPath, body: NeuronRequest, registry: Reg
     return NeuronResponse.model_validate(asdict(neuron))
 
 
-@router.post("/api/models/{model_id}/saliency", response_model=SaliencyResponse,
+@api.post("/api/models/{model_id}/saliency", response_model=SaliencyResponse,
              responses=ERRORS)
 async def explain_saliency(model_id: ModelPath, body: SaliencyRequest, registry: RegistryDep,
                            models: ModelsDep, model_inputs: InputsDep) -> Any:
@@ -232,3 +116,158 @@ async def explain_saliency(model_id: ModelPath, body: SaliencyRequest, registry:
     return SaliencyResponse(class_=s.cls, class_name=s.class_name, method=body.method,
                             layer=s.layer, heatmap=np.round(s.heatmap.astype(np.float64), 4).tolist(),
                             overlay=s.overlay, label=s.label, probability=s.probability)
+
+
+pages = APIRouter(include_in_schema=False)
+
+
+SmallInt = Annotated[int | None, Blank, Field(ge=0, le=1_000_000)]
+
+
+class PageState(BaseModel):
+    """The page's form: the model, the input, and what is selected (all optional but model)."""
+
+    model: str = Field(DEFAULT_MODEL, pattern=MODEL_ID_PATTERN)
+    source: Literal["draw", "upload", "test", "pixels"] = "draw"
+    image: Annotated[str | None, Blank, Field(pattern=DATA_URL_PATTERN, max_length=20_000_000)] = None
+    px: Annotated[str | None, Blank, Field(pattern=r"^[A-Za-z0-9_-]*$", max_length=2_000_000)] = None
+    index: SmallInt = None
+    cls: Annotated[SmallInt, Field(alias="class")] = None
+    pick: Literal["", "first", "next", "previous"] = ""
+    layer: Annotated[str | None, Blank, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$")] = None
+    channel: SmallInt = None
+    cell: Annotated[str | None, Blank, Field(pattern=r"^\d{1,5},\d{1,5}$")] = None
+    method: Literal["gradcam", "gradient"] = "gradcam"
+    target: SmallInt = None
+
+
+StateForm = Annotated[PageState, Form()]
+
+
+
+
+@dataclass
+class Resolved:
+    info: ModelInfo
+    x: np.ndarray | None
+    index: int | None = None
+    true_label: int | None = None
+
+
+def _source(state: PageState, info: ModelInfo, model_inputs: ModelInputs) -> ModelInput | None:
+    """The one input the page's form holds: a test image (picked by class, or by index), a
+    drawing or upload, or `px`, the input a view of this page was made from."""
+    if state.source == "test":
+        if state.cls is not None and state.pick:
+            return TestImage(model_inputs.pick(info, state.cls, state.index, state.pick))
+        return TestImage(state.index) if state.index is not None else None
+    if state.image is not None and state.source in ("draw", "upload"):
+        return DataUrl(state.image)
+    if state.px:  # the page's own record of what the network saw: used as it is
+        return Seen(state.px)
+    return None
+
+
+def resolve(state: PageState, registry: Registry, model_inputs: ModelInputs) -> Resolved:
+    """The input as the model sees it, prepared exactly as /predict prepares it."""
+    info = registry.get(state.model)
+    source = _source(state, info, model_inputs)
+    if source is None:
+        return Resolved(info, None)
+    given = model_inputs.prepare(source, info, "index" if isinstance(source, TestImage) else None)
+    return Resolved(info, given.x, given.index, given.label)
+
+
+def _cell(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    r, c = text.split(",")
+    return int(r), int(c)
+
+
+@pages.get("/explain", response_class=HTMLResponse)
+def explain_page(request: Request, registry: RegistryDep, models: ModelsDep,
+                 datasets: DatasetsDep, model_inputs: InputsDep) -> Response:
+    """The state its link holds (app/networks/explain/link.py), made valid where it is not,
+    with what changed; the page's script restores it (static/js/explain.js)."""
+    link, changes = ExplainLink.read(request.query_params.multi_items(),
+                                     ExplainContext(registry, models, model_inputs))
+    info = link.info
+    dataset_note = None
+    if not info.dataset:
+        dataset_note = "This model was uploaded without naming its dataset: it has no test images."
+    else:
+        try:
+            available = datasets.available(info.dataset)
+        except InvalidInput:
+            available = False
+        if not available:
+            dataset_note = (f"The {info.dataset} dataset's files are not available on this "
+                            "server, so its test images cannot be picked: draw or upload an "
+                            "image instead.")
+    return templates.TemplateResponse(request, "explain.html", {
+        "active": "explain", "models": registry.list_models(), "info": info,
+        "draws": drawable(info), "dataset_note": dataset_note, "changes": changes,
+        "state_query": urlencode(link.query()),
+    })
+
+
+def _overview(state: PageState, registry: Registry, models: LoadedModels,
+              model_inputs: ModelInputs) -> dict[str, Any]:
+    r = resolve(state, registry, model_inputs)
+    if r.x is None:
+        return {"empty": True, "info": r.info, "state": state}
+    ex = explain.explainer(models.get(r.info.id))
+    ov = ex.overview(r.x)
+    return {"info": r.info, "ov": ov, "layers": explain_view.overview_layers(ex, ov),
+            "px": encode_px(r.x), "index": r.index, "true_label": r.true_label,
+            "bars": list(zip(r.info.class_names, ov.probabilities, strict=False)),
+            "state": state}
+
+
+@pages.post("/explain/overview", response_class=HTMLResponse)
+async def overview_partial(request: Request, state: StateForm, registry: RegistryDep,
+                           models: ModelsDep, model_inputs: InputsDep) -> Response:
+    context = await run_in_threadpool(_overview, state, registry, models, model_inputs)
+    return templates.TemplateResponse(request, "partials/explain_overview.html", context)
+
+
+def _neuron(state: PageState, registry: Registry, models: LoadedModels,
+            model_inputs: ModelInputs) -> dict[str, Any]:
+    r = resolve(state, registry, model_inputs)
+    if r.x is None or state.layer is None or state.channel is None:
+        return {"empty": True}
+    ex = explain.explainer(models.get(r.info.id))
+    view = explain_view.neuron_view(ex, r.x, state.layer, state.channel, _cell(state.cell))
+    return {"view": view, "info": r.info}
+
+
+@pages.post("/explain/neuron", response_class=HTMLResponse)
+async def neuron_partial(request: Request, state: StateForm, registry: RegistryDep,
+                         models: ModelsDep, model_inputs: InputsDep) -> Response:
+    context = await run_in_threadpool(_neuron, state, registry, models, model_inputs)
+    return templates.TemplateResponse(request, "partials/explain_neuron.html", context)
+
+
+def _saliency(state: PageState, registry: Registry, models: LoadedModels,
+              model_inputs: ModelInputs) -> dict[str, Any]:
+    r = resolve(state, registry, model_inputs)
+    if r.x is None:
+        return {"empty": True}
+    ex = explain.explainer(models.get(r.info.id))
+    method = state.method if ex.cam is not None else "gradient"
+    s = ex.saliency(r.x, method, state.target)
+    return {"s": s, "info": r.info, "heat": explain_view.heatmap_image(s.heatmap),
+            "has_conv": ex.cam is not None}
+
+
+@pages.post("/explain/saliency", response_class=HTMLResponse)
+async def saliency_partial(request: Request, state: StateForm, registry: RegistryDep,
+                           models: ModelsDep, model_inputs: InputsDep) -> Response:
+    context = await run_in_threadpool(_saliency, state, registry, models, model_inputs)
+    return templates.TemplateResponse(request, "partials/explain_saliency.html", context)
+
+
+router = APIRouter()
+router.include_router(api)
+router.include_router(pages)

@@ -1,122 +1,56 @@
-"""Training jobs over HTTP (JSON): submit, list, read, cancel; a job's timelapse; jobs
-compared."""
+"""Training jobs: submit, list, read, cancel, a job's timelapse and jobs compared (API); the
+Jobs pages (the list, a job's page with its live panel and replay, its cancel button, and
+Compare), kept live over server-sent events."""
 
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from app.classroom import ownership
 from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
-from app.errors import InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.networks.architecture import ArchitectureSpec, check
+from app.services import Services
 from app.storage.tables import JobRow
-from app.training import comparison, trainer
+from app.training import comparison
 from app.training.jobs import (
     EPOCHS_CEILING,
+    FINISHED,
     JOB_ID_PATTERN,
     JobRequest,
-    JobStatus,
     JobStore,
     QueueSpot,
     is_yours,
 )
-from app.web.dependencies import DatasetsDep, JobsDep, QueueDep, SettingsDep, TimelapsesDep, TokenDep
+from app.web.dependencies import DatasetsDep, JobsDep, LiveDep, QueueDep, SettingsDep, TimelapsesDep, TokenDep
+from app.web.live import LiveJobs, Update
 from app.web.schemas import BODY_ERRORS, responses
+from app.web.schemas.jobs import (
+    COMPARE_PATTERN,
+    CompareOut,
+    CompareSummary,
+    DifferenceOut,
+    JobCreated,
+    JobOut,
+    JobPath,
+    TimelapseOut,
+)
+from app.web.templating import templates
 from app.web.tokens import give_token, token_or_new
 
-router = APIRouter(tags=["jobs"])
-JobPath = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="A job id from GET /api/jobs.")]
-COMPARE_PATTERN = r"^[0-9a-f]{12}(,[0-9a-f]{12})*$"
-
-
-def as_utc(when: dt.datetime) -> dt.datetime:
-    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when
-
-
-UtcDatetime = Annotated[dt.datetime, AfterValidator(as_utc)]
-
-
-class Misclassified(BaseModel):
-    index: int
-    true: int
-    predicted: int
-    true_name: str
-    predicted_name: str
-    image: str | None = Field(None, description="The test image, as a PNG data URL.")
-
-
-class JobResult(BaseModel):
-    test_loss: float
-    test_accuracy: float
-    model_id: str
-    confusion_matrix: list[list[int]]
-    misclassified: list[Misclassified] = []
-    train_seconds: float | None = None
-    per_class_accuracy: list[float | None] | None = Field(
-        None, description="Each class's test accuracy, in the dataset's class order.")
-
-    @model_validator(mode="after")
-    def _per_class(self) -> JobResult:
-        if self.per_class_accuracy is None and self.confusion_matrix:
-            self.per_class_accuracy = trainer.per_class_accuracy(self.confusion_matrix)
-        return self
-
-
-class JobOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    name: str
-    status: JobStatus
-    dataset: str
-    architecture: dict[str, Any]
-    training: dict[str, Any]
-    progress: dict[str, Any] = Field(description="epoch, batch, phase and the metric history.")
-    result: JobResult | None
-    error: str | None
-    worker: str | None
-    yours: bool = Field(False, description="Whether the owner token sent created this job.")
-    queue_position: int | None = Field(
-        None, description="While queued: its place in the queue (1: the next job to start).")
-    start_in_seconds: float | None = Field(
-        None, description="While queued: about how long until it starts, from the running "
-        "jobs' time left and the queued jobs' size (null when nothing is training to tell).")
-    nickname: str | None = Field(None, description="Your nickname in a class, on your own "
-                                 "jobs only: nobody else sees it here.")
-    created: UtcDatetime
-    started: UtcDatetime | None
-    finished: UtcDatetime | None
-
-    @classmethod
-    def of(cls, row: JobRow, token: str | None, spot: QueueSpot | None = None) -> JobOut:
-        out = cls.model_validate(row)
-        out.yours = is_yours(row, token)
-        if spot is not None and row.status == "queued":
-            out.queue_position, out.start_in_seconds = spot.position, spot.start_in_seconds
-        if not out.yours:
-            out.nickname = None
-        return out
-
-    @classmethod
-    def one(cls, row: JobRow, token: str | None, jobs: JobStore) -> JobOut:
-        return cls.of(row, token, jobs.queue().get(row.id) if row.status == "queued" else None)
-
-
-class JobCreated(BaseModel):
-    id: str
-    status: JobStatus
-
-
+api = APIRouter(tags=["jobs"])
 NOT_FOUND = responses(e404="No such job")
 
 
-@router.post("/api/jobs", status_code=202, response_model=JobCreated,
+@api.post("/api/jobs", status_code=202, response_model=JobCreated,
              responses={**BODY_ERRORS, **responses(
                  e422="A bad setting, an impossible model, or over a limit",
                  e429="The queue is full, in all or for this client")})
@@ -131,7 +65,7 @@ def create_job(req: JobRequest, jobs: JobsDep, queue: QueueDep, token: TokenDep)
     return give_token(JSONResponse(body.model_dump(), status_code=202), token)
 
 
-@router.get("/api/jobs", response_model=list[JobOut])
+@api.get("/api/jobs", response_model=list[JobOut])
 def list_jobs(jobs: JobsDep, token: TokenDep) -> list[JobOut]:
     """Every job, newest first, with status, progress and result."""
     rows = jobs.list_jobs()
@@ -139,14 +73,14 @@ def list_jobs(jobs: JobsDep, token: TokenDep) -> list[JobOut]:
     return [JobOut.of(r, token, spots.get(r.id)) for r in rows]
 
 
-@router.get("/api/jobs/{job_id}", response_model=JobOut, responses=NOT_FOUND)
+@api.get("/api/jobs/{job_id}", response_model=JobOut, responses=NOT_FOUND)
 def get_job(job_id: JobPath, jobs: JobsDep, token: TokenDep) -> JobOut:
     """The job: status, progress (live per-step curves, speed, time left), result; while
     queued, its place in the queue and estimated start."""
     return JobOut.one(jobs.get(job_id, "path.job_id"), token, jobs)
 
 
-@router.post("/api/jobs/{job_id}/cancel", response_model=JobOut,
+@api.post("/api/jobs/{job_id}/cancel", response_model=JobOut,
              responses={**NOT_FOUND, **responses(e403="Not the job's owner",
                                                  e409="The job has already finished")})
 def cancel_job(job_id: JobPath, jobs: JobsDep, token: TokenDep) -> JobOut:
@@ -162,29 +96,7 @@ class JobNotStarted(NotFound):
                          "starts training it")
 
 
-class ProbeOut(BaseModel):
-    index: int = Field(description="The probe's index in the dataset's test split.")
-    label: int | None
-    image: str = Field(description="The probe image, as a PNG data URL.")
-
-
-class FrameOut(BaseModel):
-    epoch: int = Field(description="0: before training; n: after epoch n.")
-    kernels: list[str] = Field(description="The first Conv2D layer's kernels, PNG data URLs.")
-    maps: list[str] = Field(description="That layer's feature maps of the probe, PNG data URLs.")
-    val_accuracy: float | None
-    kernel_shape: list[int] = Field(description="[k_h, k_w, c_in, filters] (at most 64 kept).")
-    map_shape: list[int] = Field(description="[height, width, channels].")
-
-
-class TimelapseOut(BaseModel):
-    probe: ProbeOut | None = Field(description="The fixed test image whose maps are shown "
-                                   "(null until the first frame).")
-    frames: list[FrameOut]
-    epochs: int = Field(description="The epochs the job trains: frames go up to this one.")
-
-
-@router.get("/api/jobs/{job_id}/timelapse", response_model=TimelapseOut,
+@api.get("/api/jobs/{job_id}/timelapse", response_model=TimelapseOut,
             responses=responses(e404="No such job, or it never started", e422="Bad input"))
 def job_timelapse(job_id: JobPath, jobs: JobsDep, timelapses: TimelapsesDep,
                         from_epoch: Annotated[int, Query(ge=0, le=EPOCHS_CEILING, description=(
@@ -201,26 +113,6 @@ def job_timelapse(job_id: JobPath, jobs: JobsDep, timelapses: TimelapsesDep,
         "probe": lapse.probe.__dict__ if lapse.probe else None,
         "frames": [f.__dict__ for f in lapse.frames],
         "epochs": int((row.training or {}).get("epochs", 1))})
-
-
-class DifferenceOut(BaseModel):
-    field: str = Field(description="A dotted name: dataset, training.learning_rate, "
-                       "architecture.layers.2.filters, …")
-    values: list[Any] = Field(description="Its value in each job, in the order asked for "
-                              "(null where a job lacks it, say a layer a shorter model has not).")
-
-
-class CompareSummary(BaseModel):
-    id: str
-    total_params: int | None
-    class_names: list[str]
-
-
-class CompareOut(BaseModel):
-    jobs: list[JobOut]
-    differences: list[DifferenceOut]
-    summaries: list[CompareSummary] = Field(description="Each job's parameter count and "
-                                            "class names, in the same order.")
 
 
 def total_params(row: JobRow) -> int | None:
@@ -253,7 +145,7 @@ def compare_jobs(value: str, jobs: JobStore, settings: Settings, datasets: Datas
                                   class_names=class_names(r, datasets)) for r in rows])
 
 
-@router.get("/api/compare", response_model=CompareOut, responses=responses(
+@api.get("/api/compare", response_model=CompareOut, responses=responses(
     e404="A job that does not exist", e422="Fewer than two jobs, too many, or not job ids"))
 def compare(jobs: JobsDep, settings: SettingsDep, datasets: DatasetsDep, token: TokenDep,
             job_ids: Annotated[str, Query(
@@ -263,3 +155,174 @@ def compare(jobs: JobsDep, settings: SettingsDep, datasets: DatasetsDep, token: 
     """Jobs side by side, and exactly the settings that differ between them (dataset,
     training settings, seed, each layer's arguments with Keras' defaults filled in)."""
     return compare_jobs(job_ids, jobs, settings, datasets, token)
+
+
+pages = APIRouter(include_in_schema=False)
+# One colour per job, the same in every chart and table of a comparison (Okabe–Ito, which
+# colour-blind readers can tell apart).
+JOB_COLOURS = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000",
+               "#f0e442")
+
+
+def panel_context(row: JobRow, datasets: DatasetCatalog, spot: QueueSpot | None
+                  ) -> dict[str, Any]:
+    """What the live panel shows; the same for every viewer, so it is rendered once."""
+    return {"job": row, "classes": class_names(row, datasets), "spot": spot}
+
+
+def queue_spot(jobs: JobStore, row: JobRow) -> QueueSpot | None:
+    return jobs.queue().get(row.id) if row.status == "queued" else None
+
+
+JOB_LIST = "*"  # the feed of the Jobs page (no job id looks like this)
+
+
+def live_jobs(services: Services) -> LiveJobs:
+    """The application's live feeds: each reads its job and renders its panel once for
+    every page watching it; the Jobs page's feed reads the list and renders its rows once
+    for every Jobs page open."""
+    panel = templates.get_template("partials/job_panel.html")
+    rows = templates.get_template("partials/job_rows.html")
+
+    def read_list() -> Update:
+        jobs, spots = services.jobs.list_jobs(), services.jobs.queue()
+        key = tuple((r.id, r.status, (r.progress or {}).get("updated"), spots.get(r.id))
+                    for r in jobs)
+        return Update(key, (("rows", rows.render(jobs=jobs, spots=spots, picked=None)),))
+
+    def read(job_id: str) -> Update:
+        if job_id == JOB_LIST:
+            return read_list()
+        row = services.jobs.get(job_id)
+        spot = queue_spot(services.jobs, row)
+        key = (row.status, (row.progress or {}).get("updated"), spot, row.error)
+        html = panel.render(panel_context(row, services.datasets, spot))
+        done = row.status in FINISHED
+        events = (("panel", html), ("done", row.status)) if done else (("panel", html),)
+        return Update(key, events, done)
+
+    return LiveJobs(read, services.settings.live_interval)
+
+
+PickedJob = Annotated[str | None, Query(alias="compare", pattern=JOB_ID_PATTERN,
+                                        description="A job to tick for comparing")]
+
+
+@pages.get("/jobs", response_class=HTMLResponse)
+def jobs_page(request: Request, jobs: JobsDep, picked: PickedJob = None) -> Response:
+    return templates.TemplateResponse(request, "jobs.html", {
+        "active": "jobs", "jobs": jobs.list_jobs(), "spots": jobs.queue(), "picked": picked})
+
+
+@pages.get("/jobs/rows", response_class=HTMLResponse)
+def jobs_rows(request: Request, jobs: JobsDep, picked: PickedJob = None) -> Response:
+    """The rows once (the page itself gets them pushed: /jobs/events)."""
+    return templates.TemplateResponse(request, "partials/job_rows.html", {
+        "jobs": jobs.list_jobs(), "spots": jobs.queue(), "picked": picked})
+
+
+@pages.get("/jobs/events", response_class=EventSourceResponse)
+async def jobs_events(live: LiveDep) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events for the Jobs page: `rows`, the list as HTML, whenever a job is
+    submitted, moves or ends (read once for every Jobs page open, as a job's feed is)."""
+    async for update in live.follow(JOB_LIST):
+        for name, data in update.events:
+            yield ServerSentEvent(event=name, raw_data=data)
+
+
+@pages.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(job_id: JobPath, request: Request, jobs: JobsDep, token: TokenDep,
+             datasets: DatasetsDep) -> Response:
+    row = jobs.get(job_id, "path.job_id")
+    return templates.TemplateResponse(request, "job.html", {
+        "active": "jobs", **panel_context(row, datasets, queue_spot(jobs, row)),
+        "yours": is_yours(row, token), "live": row.status not in FINISHED})
+
+
+@pages.get("/jobs/{job_id}/panel", response_class=HTMLResponse)
+def job_panel(job_id: JobPath, request: Request, jobs: JobsDep, datasets: DatasetsDep) -> Response:
+    """The panel once (the page itself gets it pushed: /jobs/{id}/events)."""
+    row = jobs.get(job_id, "path.job_id")
+    return templates.TemplateResponse(request, "partials/job_panel.html",
+                                      panel_context(row, datasets, queue_spot(jobs, row)))
+
+
+async def existing_job(job_id: JobPath, jobs: JobsDep) -> str:
+    """Checked before the stream starts, so an unknown job is a 404, not an empty stream."""
+    await run_in_threadpool(jobs.get, job_id, "path.job_id")
+    return job_id
+
+
+@pages.get("/jobs/{job_id}/events", response_class=EventSourceResponse)
+async def job_events(job_id: Annotated[str, Depends(existing_job)], live: LiveDep
+                     ) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events for a job page (htmx's SSE extension swaps them in): `panel`,
+    the job's panel as HTML, as it changes; `done` once it has finished."""
+    async for update in live.follow(job_id):
+        for name, data in update.events:
+            yield ServerSentEvent(event=name, raw_data=data)
+
+
+@pages.post("/jobs/{job_id}/cancel", response_class=HTMLResponse)
+def job_cancel(job_id: JobPath, request: Request, jobs: JobsDep, token: TokenDep) -> Response:
+    """The job page's cancel button; refusals come back as a message in the page."""
+    try:
+        row = jobs.request_cancel(job_id, token, "path.job_id")
+    except Conflict as exc:
+        return templates.TemplateResponse(request, "partials/notice.html", {"message": str(exc)})
+    text = ("Cancelled." if row.status == "cancelled"
+            else "Cancelling: the worker stops within a second or two.")
+    return templates.TemplateResponse(request, "partials/notice.html", {"message": text})
+
+
+@pages.get("/compare", response_class=HTMLResponse)
+def compare_page(request: Request, jobs: JobsDep, settings: SettingsDep, datasets: DatasetsDep,
+                 token: TokenDep) -> Response:
+    """`/compare?jobs=a,b,c` (and `&only=differences`): the URL is the comparison. Ticked
+    boxes (`jobs=a&jobs=b`) come back to that one canonical form. A link naming jobs that
+    are not here (or twice, or too many) opens with the ones that can be compared, and
+    says what it left out."""
+    picked = request.query_params.getlist("jobs")
+    ids = [p.strip() for value in picked for p in value.split(",") if p.strip()]
+    canonical = ",".join(dict.fromkeys(ids))
+    only = request.query_params.get("only", "")
+    if len(picked) > 1:
+        query = {"jobs": canonical, **({"only": only} if only else {})}
+        return RedirectResponse("/compare?" + urlencode(query, safe=","), status_code=303)
+
+    def exists(job_id: str) -> bool:
+        try:
+            jobs.get(job_id)
+            return True
+        except NotFound:
+            return False
+
+    ids, changes = comparison.repair_ids(ids, settings.max_compare_jobs, exists)
+    if only not in ("", "differences"):
+        changes.append(f"only {only[:20]!r} is not \"differences\": showing every setting")
+        only = ""
+    context: dict[str, Any] = {
+        "active": "jobs", "ids": ids, "error": None, "cmp": None, "changes": changes,
+        "recent": jobs.list_jobs(limit=30), "colours": JOB_COLOURS, "only": only == "differences",
+        "link": "/compare?" + urlencode({"jobs": ",".join(ids), **({"only": only} if only else {})},
+                                        safe=",") if ids else "/compare"}
+    if len(ids) >= 2:
+        try:
+            context["cmp"] = compare_jobs(",".join(ids), jobs, settings, datasets, token)
+            rows = jobs.get_many(ids)
+            context["table"] = [(d, comparison.differs(d)) for d in comparison.side_by_side(rows)]
+            context["series"] = [
+                {"label": f"{j.name} ({j.id})", "colour": JOB_COLOURS[i % len(JOB_COLOURS)],
+                 "batches": j.progress.get("batches") or 0, "steps": j.progress.get("steps") or [],
+                 "history": j.progress.get("history") or []}
+                for i, j in enumerate(context["cmp"].jobs)]
+        except (InvalidInput, NotFound) as exc:
+            context["error"] = f"{exc.message}"
+    elif ids and not changes:
+        context["error"] = "name at least two jobs to compare: add one below"
+    return templates.TemplateResponse(request, "compare.html", context)
+
+
+router = APIRouter()
+router.include_router(api)
+router.include_router(pages)

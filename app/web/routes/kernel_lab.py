@@ -28,9 +28,9 @@ from app.web.schemas import BODY_ERRORS, FORM_ERRORS, responses
 from app.web.templating import describe_errors, templates
 from app.web.uploads import files_are_files, read_upload
 
-router = APIRouter(tags=["kernel lab"])
-json_router = APIRouter(tags=["kernel lab"], route_class=JSONBodyRoute, responses=BODY_ERRORS)
-form_router = APIRouter(tags=["kernel lab"], route_class=FormBodyRoute,
+api = APIRouter(tags=["kernel lab"])
+api_json = APIRouter(tags=["kernel lab"], route_class=JSONBodyRoute, responses=BODY_ERRORS)
+api_form = APIRouter(tags=["kernel lab"], route_class=FormBodyRoute,
                         dependencies=[Depends(files_are_files)])
 
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]  # JSON false is not 0
@@ -80,7 +80,7 @@ LAB_ERRORS = responses(e422="Bad input, or over a limit (CNNPG_MAX_KERNEL_SIZE, 
                        "field by field")
 
 
-@router.get("/api/kernels", response_model=list[KernelOut])
+@api.get("/api/kernels", response_model=list[KernelOut])
 def list_kernels() -> list[KernelOut]:
     """The kernel catalog, each with what it finds in an image."""
     return [KernelOut.model_validate(k) for k in KERNELS]
@@ -94,7 +94,7 @@ def _ranges(result: conv.ConvolutionResult) -> dict[str, Range | None]:
             "pooled": r(result.pooled)}
 
 
-@json_router.post("/api/convolve", response_model=ConvolveResponse, responses=LAB_ERRORS)
+@api_json.post("/api/convolve", response_model=ConvolveResponse, responses=LAB_ERRORS)
 def convolve(req: ConvolveRequest, settings: SettingsDep) -> ConvolveResponse:
     """Convolve, apply ReLU and pool, exactly as Keras `Conv2D` and its pooling layers do.
 
@@ -127,7 +127,7 @@ async def _lab_view(form: LabRequest, file: UploadFile | None, settings: Setting
     return build_view(form, raw, settings, uploads)
 
 
-@form_router.post("/api/convolve", response_model=ConvolveResponse,
+@api_form.post("/api/convolve", response_model=ConvolveResponse,
                   responses={**LAB_ERRORS, **FORM_ERRORS})
 async def convolve_form(request: Request, form: Annotated[LabRequest, Form()],
                         settings: SettingsDep, uploads: LabUploadsDep,
@@ -162,7 +162,7 @@ def _lab_context(view: LabView, lab_req: LabRequest, oob: bool = False) -> dict[
     }
 
 
-@router.post("/kernel-lab/results", response_class=HTMLResponse, include_in_schema=False)
+@api.post("/kernel-lab/results", response_class=HTMLResponse, include_in_schema=False)
 async def lab_results(request: Request, form: Annotated[LabRequest, Form()],
                       settings: SettingsDep, uploads: LabUploadsDep,
                       file: Annotated[UploadFile | None, File()] = None,
@@ -177,7 +177,7 @@ async def lab_results(request: Request, form: Annotated[LabRequest, Form()],
     return templates.TemplateResponse(request, "partials/lab_results.html", context)
 
 
-@router.get("/kernel-lab", response_class=HTMLResponse, include_in_schema=False)
+@api.get("/kernel-lab", response_class=HTMLResponse, include_in_schema=False)
 def kernel_lab_page(request: Request, settings: SettingsDep, uploads: LabUploadsDep) -> Response:
     """The lab, in the state its URL holds; an invalid state opens as the nearest valid one,
     with what was changed (never an error page)."""
@@ -207,7 +207,7 @@ class UploadKept(BaseModel):
     channels: int
 
 
-@router.post("/kernel-lab/uploads", include_in_schema=False)
+@api.post("/kernel-lab/uploads", include_in_schema=False)
 async def keep_upload(settings: SettingsDep, uploads: LabUploadsDep,
                       file: Annotated[UploadFile, File()]) -> Response:
     """The page sends a photo here once; later changes name it by its id. Refusals are the
@@ -222,7 +222,7 @@ async def keep_upload(settings: SettingsDep, uploads: LabUploadsDep,
                                    channels=kept.channels).model_dump())
 
 
-@router.get("/kernel-lab/source.png", include_in_schema=False)
+@api.get("/kernel-lab/source.png", include_in_schema=False)
 def source_image(settings: SettingsDep, uploads: LabUploadsDep,
                  source: Annotated[str, Query(max_length=40)] = "sample:cat",
                  upload: Annotated[str, Query(max_length=40)] = "") -> Response:
@@ -240,3 +240,9 @@ def source_image(settings: SettingsDep, uploads: LabUploadsDep,
         raise NotFound("query.source", f"no photo source {source!r}")
     return Response(data, media_type="image/png", headers={
         "X-Channels": str(channels), "Cache-Control": "public, max-age=86400, immutable"})
+
+
+router = APIRouter()
+router.include_router(api)
+router.include_router(api_json)
+router.include_router(api_form)

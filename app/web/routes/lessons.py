@@ -29,11 +29,11 @@ from app.lab.kernels import KERNELS
 from app.networks.architecture import ArchitectureSpec, check
 from app.networks.presets import get_preset
 from app.web.dependencies import ClassesDep, SettingsDep, TokenDep
-from app.web.routes.architectures import SummaryOut, summary_out
 from app.web.schemas import BODY_ERRORS, responses
+from app.web.schemas.architectures import SummaryOut, summary_out
 from app.web.templating import templates
 
-router = APIRouter(tags=["lessons"])
+api = APIRouter(tags=["lessons"])
 pages = APIRouter(include_in_schema=False)
 
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -149,14 +149,14 @@ def _item(lesson: L.Lesson) -> dict[str, Any]:
             "steps": len(lesson.steps), "exercises": len(lesson.exercises())}
 
 
-@router.get("/api/lessons", response_model=list[LessonItem])
+@api.get("/api/lessons", response_model=list[LessonItem])
 def list_lessons(catalog: CatalogDep) -> list[LessonItem]:
     """The lessons, each following one of the texts the playground teaches from (and any
     of the teacher's own, CNNPG_LESSONS_DIR)."""
     return [LessonItem.model_validate(_item(x)) for x in catalog.lessons]
 
 
-@router.get("/api/lessons/{lesson_id}", response_model=LessonOut,
+@api.get("/api/lessons/{lesson_id}", response_model=LessonOut,
             responses=responses(e404="No lesson with this id"))
 def lesson_detail(lesson_id: LessonPath, catalog: CatalogDep) -> LessonOut:
     """A lesson's steps, with its exercises (not their answers) and Kernel Lab links."""
@@ -200,7 +200,7 @@ def _check(exercise: L.Exercise, answer: ArchitectureSpec | list[float], max_lay
     return X.check_numbers(exercise, answer)
 
 
-@router.post("/api/exercises/{exercise_id}/check", response_model=CheckOut,
+@api.post("/api/exercises/{exercise_id}/check", response_model=CheckOut,
              responses={**BODY_ERRORS, **responses(e404="No exercise with this id",
                                                    e422="Not an answer")})
 def check_exercise(exercise_id: ExercisePath, body: ArchitectureAnswer | NumbersAnswer,
@@ -344,3 +344,8 @@ def parse_model(text: str) -> ArchitectureSpec:
                                "brackets and quotes (" + str(first["msg"]) + ")") from None
         loc = ".".join(str(p) for p in first["loc"] if not str(p)[:1].isupper())
         raise InvalidInput(loc or "architecture", str(first["msg"])) from None
+
+
+router = APIRouter()
+router.include_router(api)
+router.include_router(pages)

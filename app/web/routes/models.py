@@ -1,34 +1,39 @@
-"""The model registry over HTTP."""
+"""Models: the registry, downloads, uploads and deletion (API); the models page with its
+upload form, and each model's page with its card (pages)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from app.classroom import ownership
+from app.datasets.catalog import DatasetCatalog
+from app.errors import Forbidden, NotFound
 from app.networks.architecture import ArchitectureSpec, check
 from app.networks.export import Format
-from app.networks.registry import MODEL_ID_PATTERN, ModelInfo
+from app.networks.registry import MODEL_ID_PATTERN, ModelInfo, Registry
 from app.networks.uploads import register_upload
 from app.validation import Blank
 from app.web.dependencies import (
     DatasetsDep,
     ExportsDep,
+    JobsDep,
     ModelsDep,
     RegistryDep,
     SettingsDep,
     TokenDep,
 )
-from app.web.routes.architectures import SummaryOut, summary_out
 from app.web.schemas import FORM_ERRORS, responses
+from app.web.schemas.architectures import SummaryOut, summary_out
+from app.web.templating import templates
 from app.web.tokens import give_token, token_or_new
 from app.web.uploads import files_are_files
 
-router = APIRouter(tags=["models"])
+api = APIRouter(tags=["models"])
 ModelPath = Annotated[str, Path(pattern=MODEL_ID_PATTERN, max_length=64,
                                 description="A model id from GET /api/models.")]
 NOT_FOUND = responses(e404="No such model")
@@ -64,13 +69,13 @@ def item(info: ModelInfo) -> ModelItem:
                      source="shipped" if info.shipped else info.meta.get("source", "trained"))
 
 
-@router.get("/api/models", response_model=list[ModelItem])
+@api.get("/api/models", response_model=list[ModelItem])
 def models(registry: RegistryDep) -> list[ModelItem]:
     """Every model; shipped models (read-only) first."""
     return [item(m) for m in registry.list_models()]
 
 
-@router.get("/api/models/{model_id}", response_model=ModelDetail, responses=NOT_FOUND)
+@api.get("/api/models/{model_id}", response_model=ModelDetail, responses=NOT_FOUND)
 def model_detail(model_id: ModelPath, registry: RegistryDep) -> ModelDetail:
     """The model with its architecture, training record and summary."""
     info = registry.get(model_id, "path.model_id")
@@ -83,7 +88,7 @@ def model_detail(model_id: ModelPath, registry: RegistryDep) -> ModelDetail:
     return ModelDetail(**item(info).model_dump(), **meta, summary=summary)
 
 
-@router.get("/api/models/{model_id}/download", response_class=FileResponse,
+@api.get("/api/models/{model_id}/download", response_class=FileResponse,
             responses={**NOT_FOUND, **responses(
                 e422="An unknown format", e503="The model cannot be converted here"),
                 200: {"content": {"application/octet-stream": {}, "application/zip": {}},
@@ -103,7 +108,7 @@ def download(model_id: ModelPath, exports: ExportsDep,
         "Content-Disposition": f'attachment; filename="{got.filename}"'})
 
 
-@router.delete("/api/models/{model_id}", status_code=204,
+@api.delete("/api/models/{model_id}", status_code=204,
                responses={**NOT_FOUND, **responses(
                    e403="Not the owner, or a shipped (read-only) model")})
 def delete(model_id: ModelPath, registry: RegistryDep, models: ModelsDep,
@@ -128,7 +133,7 @@ class ModelUpload(BaseModel):
         "images can then be explained, and a 28×28×1 MNIST model reads drawings the MNIST way.")
 
 
-@router.post("/api/models", status_code=201, response_model=ModelItem,
+@api.post("/api/models", status_code=201, response_model=ModelItem,
              dependencies=[Depends(files_are_files)],
              responses={**FORM_ERRORS, **responses(
                  e413="The file is over CNNPG_MAX_MODEL_UPLOAD_BYTES, or would expand past "
@@ -150,3 +155,90 @@ async def upload_model(file: Annotated[UploadFile, File(description="A Keras 3 .
         registry=registry, datasets=datasets)
     body = item(registry.get(model_id))
     return give_token(JSONResponse(body.model_dump(), status_code=201), token)
+
+
+list_pages = APIRouter(include_in_schema=False)
+
+
+def _context(registry: Registry, datasets: DatasetCatalog, token: str | None) -> dict[str, object]:
+    models = registry.list_models()
+    return {"active": "models", "models": models, "datasets": datasets.list_datasets(),
+            "yours": {m.id for m in models if not m.shipped
+                      and ownership.may_change(m.owner, token, None)}}
+
+
+@list_pages.get("/models", response_class=HTMLResponse)
+def models_page(request: Request, registry: RegistryDep, datasets: DatasetsDep,
+                token: TokenDep) -> Response:
+    return templates.TemplateResponse(request, "models.html", _context(registry, datasets, token))
+
+
+@list_pages.post("/models/upload", response_class=HTMLResponse)
+async def upload(request: Request, file: Annotated[UploadFile, File()],
+                 form: Annotated[ModelUpload, Form()], registry: RegistryDep,
+                 datasets: DatasetsDep, settings: SettingsDep, token: TokenDep) -> Response:
+    """The upload form: the same checks as POST /api/models; the list comes back with the
+    new model, or the reason it was refused."""
+    raw = await file.read(settings.max_model_upload_bytes + 1)
+    token, _ = token_or_new(token)
+    model_id = await run_in_threadpool(
+        register_upload, raw, file.filename or "", name=form.name, class_names=form.class_names,
+        dataset=form.dataset, owner=ownership.owner_hash(token), settings=settings,
+        registry=registry, datasets=datasets)
+    context = {**_context(registry, datasets, token), "added": registry.get(model_id)}
+    return give_token(templates.TemplateResponse(request, "partials/model_rows.html", context),
+                      token)
+
+
+@list_pages.post("/models/{model_id}/remove", response_class=HTMLResponse)
+def remove_from_list(model_id: ModelPath, request: Request, registry: RegistryDep, models: ModelsDep,
+           datasets: DatasetsDep, settings: SettingsDep, token: TokenDep) -> Response:
+    message = None
+    try:
+        registry.delete(model_id, token, settings.admin_token, "path.model_id")
+        models.forget(model_id)
+    except Forbidden as exc:
+        message = str(exc)
+    context = {**_context(registry, datasets, token), "message": message}
+    return templates.TemplateResponse(request, "partials/model_rows.html", context)
+
+
+pages = APIRouter(include_in_schema=False)
+
+
+@pages.get("/models/{model_id}", response_class=HTMLResponse)
+def model_page(model_id: ModelPath, request: Request, registry: RegistryDep, exports: ExportsDep,
+               jobs: JobsDep, token: TokenDep) -> Response:
+    info = registry.get(model_id, "path.model_id")
+    card = exports.card(info)
+    job = None
+    if card["job_id"]:
+        try:
+            job = jobs.get(card["job_id"])
+        except NotFound:  # the job's record is gone; the model keeps its own history
+            job = None
+    training = info.meta.get("training") or {}
+    history = (job.progress or {}).get("history") if job else training.get("history")
+    steps = (job.progress or {}).get("steps") if job else None
+    batches = (job.progress or {}).get("batches") if job else None
+    return templates.TemplateResponse(request, "model.html", {
+        "active": "models", "info": info, "card": card, "job": job,
+        "history": history or [], "steps": steps or [], "batches": batches or 0,
+        "yours": not info.shipped and ownership.may_change(info.owner, token, None),
+        "base": str(request.base_url).rstrip("/"), "explain": f"/explain?model={info.id}",
+    })
+
+
+@pages.post("/models/{model_id}/delete", response_class=HTMLResponse)
+def model_delete(model_id: ModelPath, registry: RegistryDep, models: ModelsDep,
+                 settings: SettingsDep, token: TokenDep) -> Response:
+    """The model page's delete button (the owner's); a refusal shows in the page."""
+    registry.delete(model_id, token, settings.admin_token, "path.model_id")
+    models.forget(model_id)
+    return Response(status_code=204, headers={"HX-Redirect": "/models"})
+
+
+router = APIRouter()
+router.include_router(api)
+router.include_router(list_pages)
+router.include_router(pages)

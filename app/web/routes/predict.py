@@ -10,7 +10,6 @@ import numpy as np
 from fastapi import APIRouter, Depends, File, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
 from app.config import Settings
 from app.networks import inference
@@ -20,46 +19,13 @@ from app.web.dependencies import ModelsDep, RegistryDep, ServicesDep, SettingsDe
 from app.web.model_input import ImageInput, InputsDep, ModelPath, ModelQuery
 from app.web.routing import FormBodyRoute, JSONBodyRoute
 from app.web.schemas import BODY_ERRORS, FORM_ERRORS, responses
+from app.web.schemas.predictions import FeatureMapsResponse, KernelsOut, LayerMapsOut, PredictResponse, Range
 from app.web.uploads import files_are_files, read_upload
 
-json_router = APIRouter(route_class=JSONBodyRoute, responses=BODY_ERRORS)
-form_router = APIRouter(route_class=FormBodyRoute, dependencies=[Depends(files_are_files)])
+api_json = APIRouter(route_class=JSONBodyRoute, responses=BODY_ERRORS)
+api_form = APIRouter(route_class=FormBodyRoute, dependencies=[Depends(files_are_files)])
 
 UploadedImage = Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF, any size")]
-
-
-class PredictResponse(BaseModel):
-    label: int
-    probabilities: list[float]
-    model: str
-    class_name: str
-
-
-class Range(BaseModel):
-    min: float
-    max: float
-
-
-class LayerMapsOut(BaseModel):
-    name: str
-    type: str
-    shape: list[int]
-    range: Range
-    channels: list[str] = Field(description="One PNG data URL per channel.")
-
-
-class KernelsOut(BaseModel):
-    layer: str
-    shape: list[int]
-    weights: list[list[list[float]]] = Field(description="Each filter's 2-D kernel on the "
-                                             "first input channel.")
-    images: list[str]
-
-
-class FeatureMapsResponse(PredictResponse):
-    input: str = Field(description="The image the network sees, as a PNG data URL.")
-    layers: list[LayerMapsOut]
-    kernels: KernelsOut | None
 
 
 PREDICT_ERRORS = responses(e404="No such model",
@@ -73,7 +39,7 @@ async def file_input(file: UploadFile, info: ModelInfo, settings: Settings,
     return model_inputs.prepare(ImageFile(raw), info).x
 
 
-@json_router.post("/predict", response_model=PredictResponse, tags=["predict"],
+@api_json.post("/predict", response_model=PredictResponse, tags=["predict"],
                   responses=PREDICT_ERRORS)
 async def predict(body: ImageInput, services: ServicesDep,
                   model: ModelQuery = DEFAULT_MODEL) -> Response:
@@ -86,7 +52,7 @@ async def predict(body: ImageInput, services: ServicesDep,
     return prediction_response(inference.predict(services.models.get(info.id), x))
 
 
-@form_router.post("/predict", response_model=PredictResponse, tags=["predict"],
+@api_form.post("/predict", response_model=PredictResponse, tags=["predict"],
                   responses={**PREDICT_ERRORS, **FORM_ERRORS})
 async def predict_file(file: UploadedImage, services: ServicesDep,
                        model: ModelQuery = DEFAULT_MODEL) -> Response:
@@ -124,7 +90,7 @@ MAPS_DOC = ("Each Conv2D and pooling layer's activations for one input (an image
             "the first layer's learned kernels, and the probabilities.")
 
 
-@json_router.post("/api/models/{model_id}/feature-maps", response_model=FeatureMapsResponse,
+@api_json.post("/api/models/{model_id}/feature-maps", response_model=FeatureMapsResponse,
                   tags=["models"], responses=PREDICT_ERRORS, description=MAPS_DOC)
 async def model_feature_maps(model_id: ModelPath, body: ImageInput, registry: RegistryDep,
                              models: ModelsDep, model_inputs: InputsDep) -> Any:
@@ -132,7 +98,7 @@ async def model_feature_maps(model_id: ModelPath, body: ImageInput, registry: Re
     return await _feature_maps(models, info, model_inputs.prepare(body.source(), info).x)
 
 
-@form_router.post("/api/models/{model_id}/feature-maps", response_model=FeatureMapsResponse,
+@api_form.post("/api/models/{model_id}/feature-maps", response_model=FeatureMapsResponse,
                   tags=["models"], responses={**PREDICT_ERRORS, **FORM_ERRORS},
                   description=MAPS_DOC)
 async def model_feature_maps_file(model_id: ModelPath, file: UploadedImage,
@@ -141,3 +107,8 @@ async def model_feature_maps_file(model_id: ModelPath, file: UploadedImage,
     info = registry.get(model_id, "path.model_id")
     return await _feature_maps(models, info, await file_input(file, info, settings,
                                                               model_inputs))
+
+
+router = APIRouter()
+router.include_router(api_json)
+router.include_router(api_form)

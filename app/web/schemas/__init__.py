@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 
 class Message(BaseModel):
@@ -41,3 +42,10 @@ BODY_ERRORS = responses(e400="The body could not be read (not UTF-8, say)")
 FORM_ERRORS = responses(e400="The multipart form could not be parsed",
                         e413="The upload is over CNNPG_MAX_UPLOAD_BYTES or the request over "
                         "CNNPG_MAX_REQUEST_BYTES")
+
+
+def as_utc(when: dt.datetime) -> dt.datetime:
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when
+
+
+UtcDatetime = Annotated[dt.datetime, AfterValidator(as_utc)]
