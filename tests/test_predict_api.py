@@ -112,8 +112,9 @@ def test_tf_serving_row_and_columnar_formats(client):
     assert r.status_code == 200, r.text
     preds = r.json()["predictions"]
     assert [int(np.argmax(p)) for p in preds] == y[:3].tolist()
+    # The columnar format answers as TF Serving does: the output tensor under "outputs".
     r2 = client.post("/v1/models/mnist_digits:predict", json={"inputs": {"image": batch}})
-    np.testing.assert_allclose(r2.json()["predictions"], preds, atol=1e-6)
+    np.testing.assert_allclose(r2.json()["outputs"], preds, atol=1e-6)
     r3 = client.post("/v1/models/mnist_digits:predict", json={"instances": [{"image": b} for b in batch]})
     np.testing.assert_allclose(r3.json()["predictions"], preds, atol=1e-6)
     # 28×28 without the channel axis, as many clients send MNIST.

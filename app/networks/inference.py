@@ -185,6 +185,7 @@ class LoadedModels:
         self._lock = threading.Lock()
         # One load at a time (KERAS_LOCK); loads are rare: a model stays loaded once used.
         self._loading = KERAS_LOCK
+        self.warmed = threading.Event()  # set once the start-up's warm-up is over
 
     def __len__(self) -> int:
         return len(self._models)
@@ -192,6 +193,11 @@ class LoadedModels:
     def loaded_ids(self) -> list[str]:
         with self._lock:
             return list(self._models)
+
+    def loaded(self, model_id: str) -> LoadedModel | None:
+        """The model if it is loaded already (never waits for a load)."""
+        with self._lock:
+            return self._models.get(model_id)
 
     def get(self, model_id: str, field: str = "model") -> LoadedModel:
         """The model, loaded on first use (once, even under concurrent requests)."""
@@ -233,6 +239,8 @@ class LoadedModels:
             self.get(model_id)
         except Exception:
             log.exception("could not load model %s ahead of time", model_id)
+        finally:
+            self.warmed.set()
 
 
 def reads_like_mnist(info: ModelInfo) -> bool:

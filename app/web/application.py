@@ -25,6 +25,7 @@ from app.web.routes import (
     draw,
     explain,
     health,
+    inference_protocol,
     jobs,
     kernel_lab,
     lessons,
@@ -38,8 +39,8 @@ from app.web.routing import openapi_with_form_bodies
 from app.web.timing import ServerTiming
 
 # One module per resource, each with its API and page routers side by side in `router`.
-RESOURCES = (health, predict, serving, kernel_lab, architectures, jobs, models, datasets,
-             explain, draw, classes, lessons, pages, share)
+RESOURCES = (health, predict, serving, inference_protocol, kernel_lab, architectures, jobs,
+             models, datasets, explain, draw, classes, lessons, pages, share)
 
 
 @asynccontextmanager

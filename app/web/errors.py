@@ -2,8 +2,9 @@
 
 Bad input is a 4xx naming the field, in FastAPI's own shape
 (`{"detail": [{"loc": [...], "msg": ..., "type": ...}]}`); refusals that are not about
-one field are `{"detail": "why"}`. The TensorFlow Serving routes (`/v1/…`) answer as TF
-Serving does (`{"error": ...}`). A page's own htmx requests get the message as the HTML
+one field are `{"detail": "why"}`. The serving protocols' routes (TensorFlow Serving's
+`/v1/…`, the Open Inference Protocol's `/v2…`) answer as their servers do (`{"error": ...}`,
+400 for bad input). A page's own htmx requests get the message as the HTML
 that shows it, with 200: the refusal is what the page displays, not a failed load (which
 browsers log as an error).
 """
@@ -28,7 +29,7 @@ from app.errors import (
     TooLarge,
     Unavailable,
 )
-from app.web.routing import route_contexts
+from app.web.routing import is_serving_path, route_contexts
 from app.web.templating import describe_errors, is_htmx, templates
 
 # Most specific first: the first class an error is an instance of gives its status.
@@ -41,7 +42,6 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Conflict, 409),
     (Unavailable, 503),
 )
-SERVING_PREFIX = "/v1/"
 
 
 def status_of(exc: Exception) -> int:
@@ -58,14 +58,14 @@ def error_items(field: str, message: str, kind: str = "value_error") -> list[dic
 
 
 def _is_serving(request: Request) -> bool:
-    return request.url.path.startswith(SERVING_PREFIX)
+    return is_serving_path(request.url.path)
 
 
 def _wants_page(request: Request) -> bool:
     """A browser opening a page (a link to a job or model that is gone, say): it gets a page
     that says so, in the site's layout, not a JSON body."""
     return (request.method == "GET" and "text/html" in request.headers.get("accept", "")
-            and not request.url.path.startswith(("/api/", SERVING_PREFIX)))
+            and not request.url.path.startswith("/api/") and not _is_serving(request))
 
 
 def _respond(request: Request, status: int, detail: str | list[dict[str, Any]]) -> Response:
@@ -77,7 +77,7 @@ def _respond(request: Request, status: int, detail: str | list[dict[str, Any]]) 
         return templates.TemplateResponse(request, "error.html", {"errors": lines, "status": status},
                                           status_code=status)
     if _is_serving(request):
-        # TF Serving clients read "error"; "detail" keeps this API's own shape as well.
+        # Serving clients read "error"; "detail" keeps this API's own shape as well.
         message = "; ".join(describe_errors(detail)) if isinstance(detail, list) else detail
         return JSONResponse({"error": message, "detail": jsonable_encoder(detail)},
                             status_code=400 if status == 422 else status)

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.web.routing import is_serving_path
+
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
@@ -89,9 +91,13 @@ class BodySizeLimit:
         self.max_json_bytes = max_json_bytes or max_bytes
         self.uploads = uploads or {}
 
-    async def _refuse(self, send: Send, limit: int, setting: str) -> None:
-        body = json.dumps({"detail": [{"loc": ["body"], "msg": f"over the limit of {limit} "
-                                       f"bytes ({setting})", "type": "too_large"}]}).encode()
+    async def _refuse(self, scope: Scope, send: Send, limit: int, setting: str) -> None:
+        message = f"over the limit of {limit} bytes ({setting})"
+        refusal: dict[str, object] = {"detail": [{"loc": ["body"], "msg": message,
+                                                  "type": "too_large"}]}
+        if is_serving_path(scope.get("path", "")):  # as serving clients read errors
+            refusal = {"error": f"body: {message}", **refusal}
+        body = json.dumps(refusal).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
@@ -113,7 +119,7 @@ class BodySizeLimit:
         headers = dict(scope.get("headers", []))
         limit, setting = self._limit_for(scope, headers)
         if _declared_length(headers) > limit:
-            await self._refuse(send, limit, setting)
+            await self._refuse(scope, send, limit, setting)
             return
         received = 0
         started = False
@@ -137,4 +143,4 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._refuse(send, limit, setting)
+                await self._refuse(scope, send, limit, setting)

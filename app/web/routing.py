@@ -10,17 +10,25 @@ under the one operation, taking each from FastAPI's own schema for its route.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, ClassVar
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from starlette.convertors import Convertor
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import Scope
 
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+SERVING_PREFIXES = ("/v1/", "/v2/")  # TensorFlow Serving, the Open Inference Protocol
+
+
+def is_serving_path(path: str) -> bool:
+    """A serving protocol's path: its errors are `{"error": …}`, as its clients read them."""
+    return path == "/v2" or path.startswith(SERVING_PREFIXES)
 
 
 class ModelNameConvertor(Convertor[str]):
@@ -58,6 +66,35 @@ class JSONBodyRoute(_BodyRoute):
 
 class FormBodyRoute(_BodyRoute):
     takes_forms = True
+
+
+class AnyTypeJSONRoute(APIRoute):
+    """A JSON body whatever its content type says, as TensorFlow Serving and Open Inference
+    Protocol servers read it: `curl -d` sends `application/x-www-form-urlencoded`,
+    tritonclient no content type at all, its asyncio client `application/octet-stream`.
+    FastAPI parses the body as JSON only under a JSON content type, so the request reaches
+    it saying so (`prepare`, which subclasses extend)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(await self.prepare(request))
+
+        return route
+
+    async def prepare(self, request: Request) -> Request:
+        return as_json(request)
+
+
+def as_json(request: Request, body: bytes | None = None, **scope: Any) -> Request:
+    """The same request with a JSON content type (and this body, and these scope keys)."""
+    headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
+    headers.append((b"content-type", b"application/json"))
+    out = Request({**request.scope, **scope, "headers": headers}, request.receive)
+    if body is not None:
+        out._body = body  # read once already: FastAPI takes it from here
+    return out
 
 
 def route_contexts(app: FastAPI) -> Iterator[RouteContext]:
