@@ -61,7 +61,9 @@ class Settings(BaseSettings):
     max_stride: int = Field(16, ge=1, le=16)
     max_pool_size: int = Field(16, ge=1, le=16)
     max_layers: int = Field(50, ge=1, le=50, description="Most layers in an architecture.")
-    max_params: int = Field(5_000_000, ge=1, description="Most parameters in a model.")
+    max_params: int = Field(
+        6_000_000, ge=1, description="Most parameters in a model (built or uploaded): "
+        "EfficientNetV2B0 at 96×96 has 5.93 million, DenseNet121 7.05 million.")
     max_epochs: int = Field(50, ge=1, le=50, description="Most epochs a job may train.")
     max_train_samples: int = Field(60_000, ge=10, le=60_000,
                                    description="Most training images a job uses.")
@@ -110,11 +112,16 @@ class Settings(BaseSettings):
         "pages (one read per job, however many pages watch it).")
     # Models people upload (POST /api/models) and explanations (app/networks/uploads.py).
     max_model_upload_bytes: int = Field(
-        16 * 1024 * 1024, ge=1024, description="Largest uploaded .keras file (413 over it)."
+        64 * 1024 * 1024, ge=1024, description="Largest uploaded .keras file (413 over it): "
+        "EfficientNetV2B0 at 96×96 is 25 MB."
     )
     max_model_expanded_bytes: int = Field(
-        64 * 1024 * 1024, ge=1024, description="Most bytes an uploaded .keras archive may expand "
-        "to, all members together (checked before anything is extracted).",
+        256 * 1024 * 1024, ge=1024, description="Most bytes an uploaded .keras archive may "
+        "expand to, all members together (checked before anything is extracted).",
+    )
+    max_upload_layers: int = Field(
+        500, ge=1, le=10_000, description="Most layers and operations in an uploaded model "
+        "(NASNetMobile has 771); the Builder's own limit is CNNPG_MAX_LAYERS.",
     )
     max_model_input_side: int = Field(
         256, ge=8, le=4096, description="Largest height or width of an uploaded model's input."

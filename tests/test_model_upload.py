@@ -22,7 +22,8 @@ from tests.explain_models import digits_model, randomize
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    with playground_app(tmp_path_factory.mktemp("uploads"), max_params=150_000) as pg:
+    with playground_app(tmp_path_factory.mktemp("uploads"), max_params=150_000,
+                        max_model_expanded_bytes=64 * 1024 * 1024) as pg:
         yield pg
 
 
@@ -228,6 +229,14 @@ def test_a_zip_bomb_is_refused_before_it_expands(client, tmp_path):
     assert model_ids(client) == before
 
 
+def _with_op(op) -> keras.Model:
+    """A functional model with a Keras operation node of its own (`op(x)`)."""
+    inputs = keras.Input((8, 8, 1))
+    x = op(keras.layers.Conv2D(2, 3)(inputs))
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(x))
+    return keras.Model(inputs, outputs)
+
+
 def test_models_that_are_not_image_classifiers(client, tmp_path):
     keras.utils.set_random_seed(4)
     cases = {
@@ -240,10 +249,12 @@ def test_models_that_are_not_image_classifiers(client, tmp_path):
                      "one vector of class scores"),
         "logits": (keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)]),
                    "end it with a softmax"),
-        "unknown layer": (keras.Sequential([keras.Input((8, 8, 1)), keras.layers.UpSampling2D(),
+        "unknown layer": (keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2DTranspose(2, 3),
                                             keras.layers.Flatten(),
                                             keras.layers.Dense(3, activation="softmax")]),
-                          "'UpSampling2D' is not a layer the playground accepts"),
+                          "the layer 'Conv2DTranspose' is not accepted"),
+        "an operation not on the list": (_with_op(keras.ops.sin),
+                                         "the operation keras.src.ops.numpy.Sin is not accepted"),
         "too many parameters": (keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
                                                   keras.layers.Dense(256, activation="relu"),
                                                   keras.layers.Dense(10, activation="softmax")]),

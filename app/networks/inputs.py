@@ -28,6 +28,7 @@ from app.datasets.catalog import DatasetCatalog
 from app.errors import InvalidInput
 from app.imaging.decoding import ImageLimits, decode_data_url, open_image
 from app.networks import inference
+from app.networks.ranges import to_model
 from app.networks.registry import ModelInfo
 
 DRAWING_SHAPE = (28, 28, 1)
@@ -36,8 +37,6 @@ DRAWING_SHAPE = (28, 28, 1)
 def drawable(info: ModelInfo) -> bool:
     """Whether a model reads drawings: the canvas is 28×28 grayscale, as MNIST is."""
     return tuple(info.input_shape) == DRAWING_SHAPE
-
-
 @dataclass(frozen=True)
 class Pixels:
     values: object  # nested lists or an array
@@ -79,13 +78,14 @@ class Prepared:
 
 
 def encode_px(x: np.ndarray) -> str:
-    """The input the network saw, as 0–255 bytes in base64url: small enough for a URL."""
+    """The input the network saw (in 0–1: `to_unit`), as 0–255 bytes in base64url: small
+    enough for a URL."""
     data = np.clip(np.rint(x * 255), 0, 255).astype(np.uint8).tobytes()
     return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
 
 
 def decode_px(text: str, shape: tuple[int, int, int], field_name: str = "px") -> np.ndarray:
-    """`encode_px` reversed: the model's input again (H, W, C in [0, 1])."""
+    """`encode_px` reversed: the picture again (H, W, C in [0, 1])."""
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
@@ -104,8 +104,13 @@ class ModelInputs:
         self.datasets = datasets
 
     def prepare(self, source: ModelInput, info: ModelInfo, field: str | None = None) -> Prepared:
-        """The model's input; a refusal names `field` (by default the source's own field)."""
-        field = field or FIELDS[type(source)]
+        """The model's input, in its input range; a refusal names `field` (by default the
+        source's own field)."""
+        given = self._unit(source, info, field or FIELDS[type(source)])
+        given.x = to_model(given.x, info)
+        return given
+
+    def _unit(self, source: ModelInput, info: ModelInfo, field: str) -> Prepared:
         match source:
             case Pixels(values):
                 return Prepared(inference.prepare_pixels(values, info, field))

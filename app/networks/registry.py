@@ -54,6 +54,12 @@ class ModelInfo:
     owner: str | None = field(default=None, compare=False, repr=False)
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
+    @property
+    def input_range(self) -> str:
+        """The pixel values the model reads: "0-1" (what the playground trains), "0-255" or
+        "-1-1" (uploads say which: app/networks/uploads/input_range.py)."""
+        return str((self.meta.get("training") or {}).get("input_range", "0-1"))
+
 
 def check_id(model_id: str, field_name: str = "model") -> str:
     if not MODEL_ID.match(model_id):
@@ -207,14 +213,15 @@ class Registry:
 
     def save_uploaded(self, *, name: str, dataset: str, input_shape: list[int],
                       class_names: list[str], total_params: int, keras_bytes: bytes,
-                      owner: str | None) -> str:
+                      owner: str | None, input_range: str = "0-1") -> str:
         """Store a model someone uploaded, once app/networks/uploads.py has checked it."""
         model_id = new_model_id(name)
         with self.database.begin() as s:
             s.add(ModelRow(id=model_id, name=name, owner=owner, dataset=dataset,
                            input_shape=list(input_shape), class_names=list(class_names),
                            test_accuracy=None, test_loss=None, total_params=total_params,
-                           architecture={}, training={}, job_id=None, keras_bytes=keras_bytes,
+                           architecture={}, training={"input_range": input_range}, job_id=None,
+                           keras_bytes=keras_bytes,
                            sha256=hashlib.sha256(keras_bytes).hexdigest(), source="uploaded"))
         return model_id
 

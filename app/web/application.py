@@ -93,9 +93,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
     # A dataset's zip (and the few form fields beside it) may be larger than other requests.
     zip_body = (settings.max_dataset_zip_bytes + 64 * 1024, "CNNPG_MAX_DATASET_ZIP_BYTES")
+    model_body = (settings.max_model_upload_bytes + 64 * 1024, "CNNPG_MAX_MODEL_UPLOAD_BYTES")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes,
                        max_json_bytes=settings.max_json_bytes,
-                       uploads={"/api/datasets": zip_body, "/datasets/upload": zip_body})
+                       uploads={"/api/datasets": zip_body, "/datasets/upload": zip_body,
+                                "/api/models": model_body, "/models/upload": model_body})
     app.add_middleware(SecurityHeaders)
     app.add_middleware(ServerTiming)
     app.add_middleware(StartupGuard, check=lambda: startup.prepare(settings))

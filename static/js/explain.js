@@ -76,6 +76,7 @@
 
   function showNeuron() {
     writeUrl();
+    placeNeuron();
     if (hasInput() && field("layer").value) post("/explain/neuron", "#neuron");
   }
 
@@ -226,9 +227,64 @@
   });
   form.addEventListener("submit", function (e) { e.preventDefault(); });
 
+  // The neuron view opens right under the layer it explains; it goes home before the
+  // overview is drawn again, and back under its layer after.
+  const neuronHome = $("neuron");
+  function placeNeuron() {
+    const layer = field("layer").value;
+    const row = layer ? document.querySelector('#overview .ov-layer[data-layer="' + CSS.escape(layer) + '"]') : null;
+    if (row) row.after(neuronHome);
+    else $("overview").after(neuronHome);
+  }
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    if (e.detail.target.id === "overview" && $("overview").contains(neuronHome)) {
+      $("overview").after(neuronHome);
+    }
+  });
+
+  // Lines on the left join a layer (or block) to an input that is not the row above it.
+  function drawArcs() {
+    const graph = $("ov-graph");
+    if (!graph) return;
+    const svg = graph.querySelector("svg.ov-arcs");
+    const rows = Array.from(graph.children).filter(function (el) { return el.dataset.inputs !== undefined || el.matches(".ov-layer, .ov-block"); });
+    const top = graph.getBoundingClientRect().top;
+    const centre = function (el) { const r = el.getBoundingClientRect(); return r.top - top + Math.min(r.height / 2, 14); };
+    const paths = [];
+    rows.forEach(function (row, i) {
+      if (!row.dataset.inputs) return;
+      row.dataset.inputs.split(",").forEach(function (name) {
+        const src = rows.find(function (r) { return r.dataset.layer === name || r.dataset.block === name; });
+        if (!src || src === rows[i - 1]) return;
+        const y1 = centre(src), y2 = centre(row), bend = 4 + 6 * (paths.length % 3);
+        paths.push('<path d="M 26 ' + y1 + ' C ' + bend + ' ' + y1 + ', ' + bend + ' ' + y2 + ', 26 ' + y2 + '"/>');
+      });
+    });
+    svg.setAttribute("height", String(graph.scrollHeight));
+    svg.innerHTML = paths.join("");
+  }
+  window.addEventListener("resize", drawArcs);
+  document.addEventListener("toggle", function (e) {
+    const details = e.target;
+    if (!details.closest || !details.closest("#ov-graph .ov-block")) return;
+    const name = details.parentElement.dataset.block;
+    const opened = new Set(($("ex-opened").value || "").split(",").filter(Boolean));
+    if (details.open) opened.add(name); else opened.delete(name);
+    $("ex-opened").value = Array.from(opened).join(",");
+    const body = details.querySelector(".ov-block-body");
+    if (details.open && !body.children.length) {
+      htmx.ajax("POST", "/explain/overview", { source: body, target: body, swap: "innerHTML", values: values({ block: name }) })
+        .then(drawArcs);
+    } else {
+      drawArcs();
+    }
+  }, true);
+
   document.addEventListener("htmx:afterSwap", function (e) {
     if (e.detail.target.id !== "overview") return;
     const ov = $("ov");
+    placeNeuron();
+    drawArcs();
     if (!ov) return;
     $("ex-pick").value = "";
     if (ov.dataset.index !== undefined) {
@@ -243,6 +299,13 @@
 
   // A channel of the overview, or a unit of a dense layer's bars: open its neuron view.
   document.addEventListener("click", function (e) {
+    const more = e.target.closest("button.more-channels[data-every]");
+    if (more) {
+      const row = more.closest(".ov-layer");
+      htmx.ajax("POST", "/explain/overview", { source: row, target: row, swap: "outerHTML", values: values({ every: more.dataset.every }) })
+        .then(drawArcs);
+      return;
+    }
     const tile = e.target.closest("button.tile[data-channel]");
     if (tile) {
       // Opened from the keyboard (a click with no pointer): the keyboard goes on in the view.

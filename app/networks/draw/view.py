@@ -21,6 +21,7 @@ from app.imaging.rendering import SignedScale, data_url, png_bytes
 from app.networks.explain import Explainer, seen_image
 from app.networks.inference import LoadedModel, Prediction
 from app.networks.inputs import encode_px
+from app.networks.ranges import to_unit
 
 MAX_URL_PX = 8000  # an upload kept in the link as the network saw it, up to this many characters
 
@@ -91,6 +92,7 @@ def analyze(ex: Explainer, x: np.ndarray) -> DrawAnalysis:
     linked = first if ex.info.input_shape[2] == 1 else None
     prediction = Prediction(ex.info.id, label, [round(float(p), 6) for p in probs],
                             ex.class_name(label))
-    return DrawAnalysis(prediction, data_url(png_bytes(seen_image(x))),
+    unit = to_unit(x, ex.info)
+    return DrawAnalysis(prediction, data_url(png_bytes(seen_image(unit))),
                         heat_overlay_url(looked.heatmap), method, layers, linked,
-                        encode_px(x))
+                        encode_px(unit))

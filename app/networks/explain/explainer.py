@@ -11,6 +11,7 @@ what Keras computed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from app.networks.explain import saliency as sal
 from app.networks.explain.graph import Graph, Node
 from app.networks.layers.base import Neuron, Place
 from app.networks.layers.convolution import ConvChannel, _Convolution
+from app.networks.ranges import to_unit
 
 if TYPE_CHECKING:
     from app.networks.inference import LoadedModel
@@ -77,9 +79,11 @@ class Explainer(Graph):
 
     # ------------------------------------------------------------------------ overview
 
-    def overview(self, x: np.ndarray) -> Overview:
+    def overview(self, x: np.ndarray, shown: Callable[[Node], int | None] | None = None
+                 ) -> Overview:
         """Every layer in order: 3-D outputs as channel images (one signed scale per layer),
-        1-D outputs as values; the prediction."""
+        1-D outputs as values; the prediction. `shown(node)`: how many of a layer's channels
+        to draw (None: all; 0: none), for a page that shows a deep graph's blocks closed."""
         outs = self.forward(x)
         probs = outs[self.output_index]
         label = int(np.argmax(probs))
@@ -88,13 +92,14 @@ class Explainer(Graph):
             scale = SignedScale.of(out)
             entry = LayerOverview(node.name, node.type, [None, *node.shape], scale,
                                   explained=node.kind.explains)
-            if out.ndim == 3:
-                entry.channels = signed_channel_urls(out, scale)
-            else:
+            count = shown(node) if shown is not None else None
+            if out.ndim == 3 and count != 0:
+                entry.channels = signed_channel_urls(out[:, :, :count] if count else out, scale)
+            elif out.ndim != 3:
                 entry.values = np.round(out.reshape(-1).astype(np.float64), 6).tolist()
             layers.append(entry)
         return Overview(label, [round(float(p), 6) for p in probs], self.class_name(label),
-                        data_url(png_bytes(sal.seen_image(x))), layers)
+                        data_url(png_bytes(sal.seen_image(to_unit(x, self.info)))), layers)
 
     # -------------------------------------------------------------------- one neuron
 
@@ -147,5 +152,6 @@ class Explainer(Graph):
                                  self._tf.constant(k, dtype=self._tf.int32))
         heat = sal.heatmap(method, result, self, self.cam)
         layer_name = self.cam.name if method == "gradcam" and self.cam else None
-        return sal.Saliency(k, self.class_name(k), method, layer_name, heat,
-                            sal.overlay_url(x, heat) if overlay else "", label, float(probs[k]))
+        shown = sal.overlay_url(to_unit(x, self.info), heat) if overlay else ""
+        return sal.Saliency(k, self.class_name(k), method, layer_name, heat, shown, label,
+                            float(probs[k]))

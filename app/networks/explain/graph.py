@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 
 from app.errors import InvalidInput
-from app.networks.layers import LayerKind, kind_of
-from app.networks.layers.base import Field2D, Region
+from app.networks.layers import LayerKind, kind_of, operations_of
+from app.networks.layers.base import Field2D, Operand, Region
 from app.networks.layers.core import IDENTITY_AT_INFERENCE
 
 
 @dataclass(frozen=True)
 class Node:
-    """One layer of the graph (index 0: the model's input)."""
+    """One layer or operation of the graph (index 0: the model's input)."""
 
     index: int
     name: str
@@ -29,6 +29,8 @@ class Node:
     layer: Any
     inputs: tuple[int, ...]
     shape: tuple[int, ...]  # without the batch axis
+    operands: tuple[Operand, ...] = ()  # what it was called with, constants included
+    module: str = "keras.layers"
 
     @property
     def spatial(self) -> bool:
@@ -36,12 +38,33 @@ class Node:
 
     @property
     def kind(self) -> LayerKind:
-        return kind_of(self.type)
+        return kind_of(self.type, self.module)
 
 
 def _inputs_of(layer: Any) -> list[Any]:
     tensors = layer.input
     return list(tensors) if isinstance(tensors, list | tuple) else [tensors]
+
+
+def _flat(args: Any) -> list[Any]:
+    if isinstance(args, list | tuple):
+        return [a for arg in args for a in _flat(arg)]
+    return [args]
+
+
+def _operands(op: Any, index_of: dict[int, int]) -> tuple[Operand, ...]:
+    """The node's call arguments: tensors as the nodes they come from, numbers as they are."""
+    nodes = getattr(op, "_inbound_nodes", None)
+    if not nodes:
+        return ()
+    out = []
+    for arg in _flat(nodes[0].arguments.args):
+        history = getattr(arg, "_keras_history", None)
+        if history is not None:
+            out.append(Operand(index_of[id(history.operation)]))
+        elif isinstance(arg, int | float) and not isinstance(arg, bool):
+            out.append(Operand(None, float(arg)))
+    return tuple(out)
 
 
 class Graph:
@@ -51,18 +74,21 @@ class Graph:
         source = model.inputs[0]._keras_history.operation
         index_of = {id(source): 0}
         nodes = [Node(0, source.name, "InputLayer", None, (), tuple(input_shape))]
-        for layer in model.layers:
+        for layer in operations_of(model):  # layers and operation nodes (`x + 3`), in order
             if layer is source or type(layer).__name__ == "InputLayer":
                 continue
             srcs = tuple(index_of[id(t._keras_history.operation)] for t in _inputs_of(layer))
             index_of[id(layer)] = len(nodes)
+            module = type(layer).__module__
             nodes.append(Node(len(nodes), layer.name, type(layer).__name__, layer, srcs,
-                              tuple(int(d) for d in layer.output.shape[1:])))
+                              tuple(int(d) for d in layer.output.shape[1:]),
+                              _operands(layer, index_of),
+                              module if module.startswith("keras.src.ops") else "keras.layers"))
         self.nodes = nodes
         self.by_name = {n.name: n for n in nodes}
         self.output_index = index_of[id(model.outputs[0]._keras_history.operation)]
         self.weights = {n.index: [np.asarray(w) for w in n.layer.get_weights()]
-                        for n in nodes[1:]}
+                        if hasattr(n.layer, "get_weights") else [] for n in nodes[1:]}
         self._centres: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def node(self, name: str) -> Node:
@@ -115,19 +141,31 @@ class Graph:
         return Field2D.of(found if found is not None else (0, h - 1, 0, w - 1))
 
     def _field(self, index: int, region: Region | None) -> Region | None:
+        """The input region node `index`'s region depends on (None: all of it), walked back
+        once through the graph (nodes are in order: inputs come first), so a graph with
+        many branches and merges costs one pass, not one per path."""
         if index == 0:
             return region
-        node = self.nodes[index]
-        union: Region | None = None
-        for src in node.inputs:
-            part = self._field(src, self.back(node, src, region))
-            if part is None:
-                return None
-            if part[0] > part[1] or part[2] > part[3]:
-                continue  # nothing of the input reaches it (zero padding)
-            union = part if union is None else (min(union[0], part[0]), max(union[1], part[1]),
-                                                min(union[2], part[2]), max(union[3], part[3]))
-        return union if union is not None else (0, -1, 0, -1)
+        pending: dict[int, Region | None] = {index: region}
+        for i in range(index, 0, -1):
+            if i not in pending:
+                continue
+            here = pending.pop(i)
+            node = self.nodes[i]
+            for src in node.inputs:
+                back = self.back(node, src, here) if here is not None else None
+                if back is not None and (back[0] > back[1] or back[2] > back[3]):
+                    continue  # nothing of this input reaches it (zero padding)
+                if src in pending and (pending[src] is None or back is None):
+                    pending[src] = None
+                elif src in pending:
+                    a, b = pending[src], back
+                    assert a is not None and b is not None
+                    pending[src] = (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]),
+                                    max(a[3], b[3]))
+                else:
+                    pending[src] = back
+        return pending.get(0, (0, -1, 0, -1))
 
     def centres(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Where each row and each column of node `index` is centred on the model's input."""

@@ -7,6 +7,7 @@ in the map's own coordinates, so nothing here depends on the size shown.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,12 +17,14 @@ from PIL import Image
 from app.formatting import fmt
 from app.imaging.palette_png import palette_png, signed_indices
 from app.imaging.rendering import SignedScale, data_url, heat_colours, png_bytes
-from app.networks.explain import Explainer, Overview, seen_image
+from app.networks.explain import Explainer, LayerOverview, Overview, seen_image
 from app.networks.explain.graph import Node
+from app.networks.explain.outline import Row
 from app.networks.layers.base import Neuron, activation_name
 from app.networks.layers.convolution import ConvCell, SeparableConv2DKind
 from app.networks.layers.core import DenseUnit, SoftmaxUnit
 from app.networks.layers.pooling import GlobalPoolUnit, PoolCell
+from app.networks.ranges import to_unit
 
 MAX_STRIP = 480  # widest bar strip, in bars
 NUMBER_GRID_MAX = 7  # kernels and windows up to 7×7 are shown as numbers
@@ -148,6 +151,9 @@ def bar_strip(values: np.ndarray, clickable: bool, height: int = 40) -> StripVie
 # ------------------------------------------------------------------------------ overview
 
 
+MAX_TILES = 64  # a layer's channels drawn in the overview; more on request
+
+
 @dataclass
 class OverviewLayer:
     name: str
@@ -158,16 +164,71 @@ class OverviewLayer:
     strip: StripView | None
     clickable: bool
     explained: bool
+    total: int = 0  # its channels (3-D) or units (1-D), of which `channels` may show fewer
+    inputs: list[str] = field(default_factory=list)  # where it reads from, when not just above
+
+
+@dataclass
+class OverviewRow:
+    """A layer, or a block of layers (closed: drawn when opened)."""
+
+    name: str
+    index: int
+    layer: OverviewLayer | None  # a single layer
+    block: list[OverviewLayer] | None  # a block's layers (empty while closed)
+    count: int
+    shapes: tuple[str, str]
+    types: list[tuple[str, int]]
+    inputs: list[str]
+    skip: bool
+    merge: bool
+    open: bool
+
+
+def _layer_view(node: Node, la: LayerOverview, inputs: list[str]) -> OverviewLayer:
+    strip = None
+    if la.values is not None:
+        strip = bar_strip(np.asarray(la.values), node.kind.explains)
+    return OverviewLayer(la.name, la.type, la.output_shape, la.scale, la.channels, strip,
+                         node.kind.explains, la.explained, node.shape[-1], inputs)
+
+
+def _input_names(ex: Explainer, node: Node) -> list[str]:
+    """A node's inputs, named, when it reads more than the node just above it."""
+    names = [ex.nodes[s].name for s in node.inputs]
+    return names if node.inputs != (node.index - 1,) else []
 
 
 def overview_layers(ex: Explainer, ov: Overview) -> list[OverviewLayer]:
+    return [_layer_view(node, la, _input_names(ex, node))
+            for node, la in zip(ex.nodes, ov.layers, strict=True)]
+
+
+def shown_channels(rows: list[Row], opened: set[str], everything: set[str]
+                   ) -> Callable[[Node], int | None]:
+    """How many channels of each node the page draws: none in a closed block, up to
+    MAX_TILES elsewhere (all for a layer whose every channel was asked for)."""
+    closed = {n.index for r in rows if r.block and r.name not in opened for n in r.nodes}
+
+    def count(node: Node) -> int | None:
+        if node.index in closed:
+            return 0
+        return None if node.name in everything or node.shape[-1] <= MAX_TILES else MAX_TILES
+
+    return count
+
+
+def overview_rows(ex: Explainer, ov: Overview, rows: list[Row], opened: set[str]
+                  ) -> list[OverviewRow]:
+    layers = overview_layers(ex, ov)
     out = []
-    for node, la in zip(ex.nodes, ov.layers, strict=True):
-        strip = None
-        if la.values is not None:
-            strip = bar_strip(np.asarray(la.values), node.kind.explains)
-        out.append(OverviewLayer(la.name, la.type, la.output_shape, la.scale, la.channels, strip,
-                                 node.kind.explains, la.explained))
+    for r in rows:
+        views = [layers[n.index] for n in r.nodes]
+        shapes = ("×".join(map(str, r.shapes[0])), "×".join(map(str, r.shapes[1])))
+        is_open = r.name in opened
+        out.append(OverviewRow(r.name, r.index, None if r.block else views[0],
+                               (views if is_open else []) if r.block else None, len(r.nodes),
+                               shapes, r.types, r.inputs, r.skip, r.merge, is_open))
     return out
 
 
@@ -222,7 +283,7 @@ def neuron_view(ex: Explainer, x: np.ndarray, layer: str, channel: int,
         _spatial_other(ex, x, view)
     if cell is not None and view.detail is not None and view.detail.input_field is not None:
         f = view.detail.input_field
-        view.maps["field"] = seen_map(x, "the field on the input", rect=(
+        view.maps["field"] = seen_map(to_unit(x, ex.info), "the field on the input", rect=(
             f.rows[0], f.rows[1], f.cols[0], f.cols[1]))
     return view
 

@@ -8,11 +8,21 @@ that may be uploaded, Explain takes each kind's fields and breakdown.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from app.networks.layers import augmentation, convolution, core, merging, normalization, pooling, reshaping
+from app.networks.layers import (
+    activations,
+    augmentation,
+    convolution,
+    core,
+    merging,
+    normalization,
+    operations,
+    pooling,
+    reshaping,
+)
 from app.networks.layers.augmentation import (
     RandomContrast,
     RandomFlip,
@@ -28,7 +38,8 @@ from app.networks.layers.pooling import AveragePooling2D, GlobalAveragePooling2D
 
 KINDS: dict[str, LayerKind] = {
     kind.name: kind
-    for module in (convolution, pooling, core, normalization, merging, reshaping, augmentation)
+    for module in (convolution, pooling, core, activations, normalization, merging, reshaping,
+                   augmentation, operations)
     for kind in module.KINDS
 }
 # What a layer the playground does not know is treated as (it is refused in uploads).
@@ -50,13 +61,22 @@ LayerSpec = Annotated[
 ]
 
 
-def kind_of(class_name: str) -> LayerKind:
-    """The description of a Keras layer class (UNKNOWN for one the playground does not know)."""
-    return KINDS.get(class_name, UNKNOWN)
+def operations_of(model: Any) -> list[Any]:
+    """A model's layers and operation nodes (`x + 3`), in order: a functional model has
+    both; a Sequential model only layers."""
+    found = getattr(model, "operations", None)
+    return list(found) if found is not None else list(model.layers)
+
+
+def kind_of(class_name: str, module: str = "keras.layers") -> LayerKind:
+    """The description of a Keras layer class, or of an operation (`module` one of Keras'
+    ops modules); UNKNOWN for one the playground does not know."""
+    key = class_name if module.startswith("keras.layers") else f"{module}.{class_name}"
+    return KINDS.get(key, UNKNOWN)
 
 
 __all__ = ["KINDS", "LAYER_CLASSES", "SPEC_CLASSES", "UNKNOWN", "AveragePooling2D",
            "BatchNormalization", "Conv2D", "Dense", "Dropout", "FieldKind", "Flatten",
            "GlobalAveragePooling2D", "Layer", "LayerKind", "LayerProblem", "LayerSpec",
            "MaxPooling2D", "RandomContrast", "RandomFlip", "RandomRotation",
-           "RandomTranslation", "RandomZoom", "Shape", "kind_of"]
+           "RandomTranslation", "RandomZoom", "Shape", "kind_of", "operations_of"]

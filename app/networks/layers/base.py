@@ -135,6 +135,16 @@ class Value(Neuron):
 # ------------------------------------------------------------------- the description
 
 
+@dataclass(frozen=True)
+class Operand:
+    """One argument a node was called with: another node's output (its index) or a
+    constant written in the model (`x + 3.0`)."""
+
+    node: int | None
+    value: Any = None
+
+
+
 @dataclass
 class Place:
     """One output number of a node, with what a breakdown reads: every node's output for
@@ -203,6 +213,9 @@ class LayerKind:
     explains: ClassVar[bool] = False  # the neuron view breaks its numbers down
     pooling: ClassVar[bool] = False  # summarises windows of a map (not Grad-CAM's layer)
     passes_input: ClassVar[bool] = False  # at inference its output is its input
+    # Accepted in an upload only with these arguments, each of this kind of plain value
+    # (app/networks/uploads/arguments.py); None: the general checks of every argument.
+    plain: ClassVar[dict[str, str] | None] = None
     note: ClassVar[str] = ""  # what the neuron view says about it
 
     def axes(self, layer: Any, src_shape: Shape) -> tuple[Axis, Axis] | None:

@@ -212,17 +212,7 @@ class InputKind(LayerKind):
         return Value(**place.common(), note="the model's input: the image as the network sees it")
 
 
-class ActivationKind(LayerKind):
-    name = "Activation"
-
-    def breakdown(self, place: Place) -> Neuron:
-        if activation_name(place.layer) == "softmax":
-            return SoftmaxKind().breakdown(place)
-        return super().breakdown(place)
-
-
 KINDS: tuple[LayerKind, ...] = (
-    DenseKind(), SoftmaxKind(), FlattenKind(), DropoutKind(), InputKind(), ActivationKind(),
+    DenseKind(), SoftmaxKind(), FlattenKind(), DropoutKind(), InputKind(),
     *(identity_kind(n) for n in IDENTITY_AT_INFERENCE if n != "Dropout"),
-    *(type(f"{n}Kind", (LayerKind,), {"name": n})() for n in ("ReLU", "LeakyReLU", "ELU")),
 )

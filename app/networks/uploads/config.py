@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import InvalidInput, LimitExceeded
-from app.networks.layers import KINDS, kind_of
+from app.networks.layers import KINDS, LayerKind, kind_of
+from app.networks.layers.operations import OP_MODULES, is_operation
+from app.networks.layers.operations import accepted as accepted_ops
+from app.networks.uploads.arguments import check_plain
 from app.networks.uploads.limits import FIELD, Refused
 
 ACTIVATIONS = frozenset({
@@ -65,8 +68,8 @@ def check_config(doc: Any, max_layers: int) -> ConfigFacts:
     layers = config["layers"]
     real = [la for la in layers if isinstance(la, dict) and la.get("class_name") != "InputLayer"]
     if len(real) > max_layers:
-        raise LimitExceeded(FIELD, f"{len(real)} layers is over the limit of {max_layers} "
-                            "(CNNPG_MAX_LAYERS)")
+        raise LimitExceeded(FIELD, f"{len(real)} layers and operations is over the limit of "
+                            f"{max_layers} (CNNPG_MAX_UPLOAD_LAYERS)")
     _model_config(config, functional=doc["class_name"] == "Functional")
     seen: set[str] = set()
     for i, layer in enumerate(layers):
@@ -144,12 +147,14 @@ def _check_layer(layer: Any, i: int, seen: set[str]) -> None:
     config = layer.get("config")
     name = config.get("name") if isinstance(config, dict) else None
     where = f"layer {i} ({name or layer.get('class_name')})"
-    _layer_class(layer, where)
+    kind = _layer_class(layer, where)
     if not isinstance(config, dict) or not isinstance(name, str) or not name:
         raise Refused(f"{where}: a layer needs a config with a name")
     if name in seen:
         raise Refused(f"{where}: the name {name!r} is used twice")
     seen.add(name)
+    if kind.plain is not None:
+        check_plain(config, kind.plain, where)
     for arg, value in config.items():
         _argument(arg, value, f"{where}.{arg}")
     if "build_config" in layer:
@@ -164,15 +169,22 @@ def _check_layer(layer: Any, i: int, seen: set[str]) -> None:
         _node(node, f"{where}.inbound_nodes", 0)
 
 
-def _layer_class(layer: dict[str, Any], where: str) -> None:
-    """A Keras layer class the playground describes as one an upload may hold."""
-    cls = layer.get("class_name")
-    if layer.get("module") != "keras.layers" or not isinstance(cls, str):
-        raise Refused(f"{where}: module {layer.get('module')!r} is not keras.layers")
-    if not kind_of(cls).uploadable:
-        accepted = sorted(name for name, kind in KINDS.items() if kind.uploadable)
-        raise Refused(f"{where}: {cls!r} is not a layer the playground accepts; it knows "
-                      f"{', '.join(accepted)}"[:600])
+def _layer_class(layer: dict[str, Any], where: str) -> LayerKind:
+    """A Keras layer class (or operation) the playground describes as one an upload may hold."""
+    cls, module = layer.get("class_name"), layer.get("module")
+    if not isinstance(cls, str) or module not in ("keras.layers", *OP_MODULES):
+        raise Refused(f"{where}: module {str(module)[:80]!r} is not keras.layers (nor one of "
+                      f"Keras' operations: {', '.join(OP_MODULES)})")
+    kind = kind_of(cls, module)
+    if not kind.uploadable and module == "keras.layers":
+        accepted = sorted(name for name, k in KINDS.items()
+                          if k.uploadable and not is_operation(k))
+        raise Refused(f"{where}: the layer {cls!r} is not accepted; the playground accepts "
+                      f"{', '.join(accepted)}"[:700])
+    if not kind.uploadable:
+        raise Refused(f"{where}: the operation {module}.{cls} is not accepted: only "
+                      f"element-wise arithmetic and activations are ({', '.join(accepted_ops())})"
+                      [:700])
     if layer.get("registered_name") not in (None, cls):
         raise Refused(f"{where}: registered as {layer.get('registered_name')!r}: custom objects "
                       "are refused")
@@ -180,6 +192,7 @@ def _layer_class(layer: dict[str, Any], where: str) -> None:
                           "name", "inbound_nodes"}
     if extra:
         raise Refused(f"{where}: unexpected entries {', '.join(sorted(extra))}")
+    return kind
 
 
 def _argument(arg: str, value: Any, where: str) -> None:

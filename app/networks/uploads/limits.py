@@ -28,6 +28,7 @@ class CheckedModel:
     input_shape: tuple[int, int, int]
     num_classes: int
     total_params: int
+    input_range: str = "0-1"
 
 
 class Refused(InvalidInput):

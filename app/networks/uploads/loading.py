@@ -19,6 +19,7 @@ from app.networks.inference import KERAS_LOCK
 from app.networks.registry import Registry
 from app.networks.uploads.archive import _json, check_bytes
 from app.networks.uploads.config import check_config, check_metadata
+from app.networks.uploads.input_range import chosen_range
 from app.networks.uploads.limits import FIELD, CheckedModel, Refused, UploadLimits
 from app.networks.uploads.weights import check_weights
 
@@ -90,8 +91,9 @@ def load_checked(keras_bytes: bytes, limits: UploadLimits) -> tuple[Any, tuple[i
     return model, (h, w, c), k
 
 
-def check_upload(raw: bytes, filename: str, limits: UploadLimits) -> CheckedModel:
-    """Every check above, in order; the archive to store."""
+def check_upload(raw: bytes, filename: str, limits: UploadLimits, input_range: str | None = None,
+                 insist: bool = False) -> CheckedModel:
+    """Every check above, in order; the archive to store, with its input range."""
     members = check_bytes(raw, filename, limits)
     check_metadata(_json(members["metadata.json"], "metadata.json"))
     config = _json(members["config.json"], "config.json")
@@ -99,7 +101,8 @@ def check_upload(raw: bytes, filename: str, limits: UploadLimits) -> CheckedMode
     check_weights(members["model.weights.h5"], limits.max_params)
     keras_bytes = repack(members, config)
     model, shape, k = load_checked(keras_bytes, limits)
-    return CheckedModel(keras_bytes, facts.name, shape, k, int(model.count_params()))
+    return CheckedModel(keras_bytes, facts.name, shape, k, int(model.count_params()),
+                        chosen_range(model, input_range, insist))
 
 
 def class_names_of(text: str | None, k: int, default: list[str] | None) -> list[str]:
@@ -122,16 +125,17 @@ def class_names_of(text: str | None, k: int, default: list[str] | None) -> list[
 
 def limits_from(settings: Settings) -> UploadLimits:
     return UploadLimits(settings.max_model_upload_bytes, settings.max_model_expanded_bytes,
-                        settings.max_params, settings.max_layers, settings.max_model_input_side,
+                        settings.max_params, settings.max_upload_layers, settings.max_model_input_side,
                         settings.max_model_classes)
 
 
 def register_upload(raw: bytes, filename: str, *, name: str | None, class_names: str | None,
                     dataset: str | None, owner: str | None, settings: Settings,
-                    registry: Registry, datasets: DatasetCatalog) -> str:
+                    registry: Registry, datasets: DatasetCatalog,
+                    input_range: str | None = None, insist: bool = False) -> str:
     """Check an upload and store it in the registry; the new model's id. Nothing is stored
     when a check fails."""
-    checked = check_upload(raw, filename, limits_from(settings))
+    checked = check_upload(raw, filename, limits_from(settings), input_range, insist)
     default_names = None
     dataset_id = ""
     if dataset:
@@ -150,4 +154,5 @@ def register_upload(raw: bytes, filename: str, *, name: str | None, class_names:
     return registry.save_uploaded(name=shown[:64], dataset=dataset_id,
                                   input_shape=list(checked.input_shape), class_names=names,
                                   total_params=checked.total_params,
-                                  keras_bytes=checked.keras_bytes, owner=owner)
+                                  keras_bytes=checked.keras_bytes, owner=owner,
+                                  input_range=checked.input_range)

@@ -17,9 +17,11 @@ from pydantic import BaseModel, Field
 
 from app.errors import InvalidInput
 from app.imaging.decoding import DATA_URL_PATTERN
+from app.imaging.rendering import heat_legend_url
 from app.networks import explain
 from app.networks.explain import view as explain_view
 from app.networks.explain.link import ExplainContext, ExplainLink
+from app.networks.explain.outline import collapsed, outline
 from app.networks.inference import LoadedModels
 from app.networks.inputs import (
     DataUrl,
@@ -30,6 +32,7 @@ from app.networks.inputs import (
     drawable,
     encode_px,
 )
+from app.networks.ranges import to_unit
 from app.networks.registry import DEFAULT_MODEL, MODEL_ID_PATTERN, ModelInfo, Registry
 from app.validation import Blank
 from app.web.dependencies import DatasetsDep, ModelsDep, RegistryDep
@@ -139,6 +142,11 @@ class PageState(BaseModel):
     cell: Annotated[str | None, Blank, Field(pattern=r"^\d{1,5},\d{1,5}$")] = None
     method: Literal["gradcam", "gradient"] = "gradcam"
     target: SmallInt = None
+    # The overview of a deep graph: the blocks open (comma-separated), one block to draw
+    # alone, one layer to draw with every channel.
+    opened: Annotated[str | None, Blank, Field(max_length=20_000)] = None
+    block: Annotated[str | None, Blank, Field(max_length=128)] = None
+    every: Annotated[str | None, Blank, Field(max_length=128)] = None
 
 
 StateForm = Annotated[PageState, Form()]
@@ -213,23 +221,42 @@ def explain_page(request: Request, registry: RegistryDep, models: ModelsDep,
 
 
 def _overview(state: PageState, registry: Registry, models: LoadedModels,
-              model_inputs: ModelInputs) -> dict[str, Any]:
+              model_inputs: ModelInputs) -> tuple[str, dict[str, Any]]:
+    """The overview (a deep graph's blocks closed but those opened), or one block's layers,
+    or one layer with every channel."""
     r = resolve(state, registry, model_inputs)
     if r.x is None:
-        return {"empty": True, "info": r.info, "state": state}
+        return "partials/explain_overview.html", {"empty": True, "info": r.info, "state": state}
     ex = explain.explainer(models.get(r.info.id))
-    ov = ex.overview(r.x)
-    return {"info": r.info, "ov": ov, "layers": explain_view.overview_layers(ex, ov),
-            "px": encode_px(r.x), "index": r.index, "true_label": r.true_label,
-            "bars": list(zip(r.info.class_names, ov.probabilities, strict=False)),
-            "state": state}
+    rows = outline(ex)
+    opened = {b for b in (state.opened or "").split(",") if b}
+    if not collapsed(ex):
+        opened |= {row.name for row in rows if row.block}
+    if state.block:
+        opened.add(state.block)
+    if state.layer:  # the open neuron's block is shown open
+        opened |= {row.name for row in rows if row.block and any(
+            n.name == state.layer for n in row.nodes)}
+    everything = {state.every} if state.every else set()
+    ov = ex.overview(r.x, explain_view.shown_channels(rows, opened, everything))
+    views = explain_view.overview_rows(ex, ov, rows, opened)
+    if state.block or state.every:
+        row = next((v for v in views if v.name == state.block), None)
+        layers = row.block if row is not None and row.block else []
+        if state.every:
+            layers = [la for la in explain_view.overview_layers(ex, ov) if la.name == state.every]
+        return "partials/explain_rows.html", {"layers": layers, "info": r.info}
+    return "partials/explain_overview.html", {
+        "info": r.info, "ov": ov, "rows": views, "px": encode_px(to_unit(r.x, r.info)),
+        "index": r.index, "true_label": r.true_label, "state": state,
+        "bars": list(zip(r.info.class_names, ov.probabilities, strict=False))}
 
 
 @pages.post("/explain/overview", response_class=HTMLResponse)
 async def overview_partial(request: Request, state: StateForm, registry: RegistryDep,
                            models: ModelsDep, model_inputs: InputsDep) -> Response:
-    context = await run_in_threadpool(_overview, state, registry, models, model_inputs)
-    return templates.TemplateResponse(request, "partials/explain_overview.html", context)
+    template, context = await run_in_threadpool(_overview, state, registry, models, model_inputs)
+    return templates.TemplateResponse(request, template, context)
 
 
 def _neuron(state: PageState, registry: Registry, models: LoadedModels,
@@ -258,7 +285,7 @@ def _saliency(state: PageState, registry: Registry, models: LoadedModels,
     method = state.method if ex.cam is not None else "gradient"
     s = ex.saliency(r.x, method, state.target)
     return {"s": s, "info": r.info, "heat": explain_view.heatmap_image(s.heatmap),
-            "has_conv": ex.cam is not None}
+            "has_conv": ex.cam is not None, "legend": heat_legend_url()}
 
 
 @pages.post("/explain/saliency", response_class=HTMLResponse)

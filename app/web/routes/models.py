@@ -49,6 +49,8 @@ class ModelItem(BaseModel):
     created: str
     class_names: list[str]
     source: Literal["shipped", "trained", "uploaded"] = "trained"
+    input_range: Literal["0-1", "0-255", "-1-1"] = Field(
+        "0-1", description="The pixel values the model reads, black to white.")
 
 
 class ModelDetail(ModelItem):
@@ -66,7 +68,8 @@ def item(info: ModelInfo) -> ModelItem:
                      input_shape=list(info.input_shape), shipped=info.shipped,
                      test_accuracy=info.test_accuracy, created=info.created,
                      class_names=info.class_names,
-                     source="shipped" if info.shipped else info.meta.get("source", "trained"))
+                     source="shipped" if info.shipped else info.meta.get("source", "trained"),
+                     input_range=info.input_range)
 
 
 @api.get("/api/models", response_model=list[ModelItem])
@@ -131,6 +134,12 @@ class ModelUpload(BaseModel):
                        | None, Blank] = Field(
         None, description="The dataset it was trained on (GET /api/datasets), if any: its test "
         "images can then be explained, and a 28×28×1 MNIST model reads drawings the MNIST way.")
+    input_range: Annotated[Literal["0-255", "0-1", "-1-1"] | None, Blank] = Field(
+        None, description="The pixel values the model reads, black to white (default: what "
+        "its first layers say — a Rescaling or Normalization — else 0-1; MobileNet and "
+        "MobileNetV2 read -1-1).")
+    insist: Annotated[bool, Blank] = Field(
+        False, description="Keep input_range even where the model's first layers say another.")
 
 
 @api.post("/api/models", status_code=201, response_model=ModelItem,
@@ -152,7 +161,7 @@ async def upload_model(file: Annotated[UploadFile, File(description="A Keras 3 .
     model_id = await run_in_threadpool(
         register_upload, raw, file.filename or "", name=form.name, class_names=form.class_names,
         dataset=form.dataset, owner=ownership.owner_hash(token), settings=settings,
-        registry=registry, datasets=datasets)
+        registry=registry, datasets=datasets, input_range=form.input_range, insist=form.insist)
     body = item(registry.get(model_id))
     return give_token(JSONResponse(body.model_dump(), status_code=201), token)
 
@@ -184,7 +193,7 @@ async def upload(request: Request, file: Annotated[UploadFile, File()],
     model_id = await run_in_threadpool(
         register_upload, raw, file.filename or "", name=form.name, class_names=form.class_names,
         dataset=form.dataset, owner=ownership.owner_hash(token), settings=settings,
-        registry=registry, datasets=datasets)
+        registry=registry, datasets=datasets, input_range=form.input_range, insist=form.insist)
     context = {**_context(registry, datasets, token), "added": registry.get(model_id)}
     return give_token(templates.TemplateResponse(request, "partials/model_rows.html", context),
                       token)
