@@ -319,3 +319,12 @@ def test_fuzz_of_the_declared_sizes_with_a_true_header(client, size, batch, tail
     assert r.status_code == (200 if fits else 400), r.text
     if not fits:
         assert isinstance(r.json()["error"], str)
+
+
+def test_long_lived_objects_are_frozen_out_of_full_collections(playground):
+    """A full collection over TensorFlow's half a million objects took a second under load,
+    paid by every request waiting (the p99 of /predict): they are frozen once loaded."""
+    import gc
+
+    assert playground.services.models.warmed.wait(120)
+    assert gc.get_freeze_count() > 100_000

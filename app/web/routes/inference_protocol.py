@@ -174,7 +174,7 @@ async def model_infer(name: NamePath, body: InferenceRequest, services: Services
     loaded = await _loaded(services.models, info)
     args = (loaded, info, _sent(body), tail, _wanted(body),
             bool(body.parameters and body.parameters.binary_data_output))
-    one = all(t.shape[:1] == (1,) for t in body.inputs)  # LiteRT, in a fraction of a millisecond
+    one = all(t.shape[:1] == [1] for t in body.inputs)  # LiteRT, in a fraction of a millisecond
     outputs = tensors.infer(*args) if one else await run_in_threadpool(tensors.infer, *args)
     return _answer(info, body, outputs)
 
