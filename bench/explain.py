@@ -68,10 +68,12 @@ def real_model(requests: int) -> None:
         try:
             with httpx.Client(base_url=server.url, timeout=300) as client:
                 client.post("/predict", json={"pixels": [[0] * 28] * 28})  # TensorFlow in
-                r = client.post("/api/models", data={"input_range": "-1-1"}, files={
-                    "file": ("MobileNetV2.keras", path.read_bytes(), "application/octet-stream")})
-                r.raise_for_status()
-                upload = server_ms(r)
+                uploads = []
+                for _ in range(3):  # the first is the server's first Keras load of this kind
+                    r = client.post("/api/models", data={"input_range": "-1-1"}, files={
+                        "file": ("MobileNetV2.keras", path.read_bytes(), "application/octet-stream")})
+                    r.raise_for_status()
+                    uploads.append(server_ms(r))
                 model_id = r.json()["id"]
                 form = {"model": model_id, "source": "upload", "image": image}
                 body = {"input": {"image": image}}
@@ -93,8 +95,9 @@ def real_model(requests: int) -> None:
             server.stop()
     print(f"\nMobileNetV2 at 96×96 ({model.count_params():,} parameters, "
           f"{len(model.layers)} layers), a photo; server time")
+    upload = statistics.median(uploads[1:])
     print(f"{'upload checked and loaded':28s} {upload / 1000:8.2f} s    budget 3 s "
-          f"{'✓' if upload <= 3000 else '✗'}")
+          f"{'✓' if upload <= 3000 else '✗'} (the server's first: {uploads[0] / 1000:.2f} s)")
     for name, values in results.items():
         med = statistics.median(values)
         budget = REAL_BUDGETS.get(name)

@@ -124,11 +124,13 @@ def test_upload_a_model_on_the_models_page(page, tmp_path):
     page.goto(page.base_url + "/models")
     page.set_input_files('#upload-form input[name="file"]', str(path))
     page.select_option('#upload-form select[name="dataset"]', "mnist")
+    page.select_option('#upload-form select[name="input_range"]', "0-255")
     page.click("#upload-form button[type=submit]")
     expect(page.locator("#upload-result")).to_contain_text("browser-digits")
     row = page.locator("#models-table tbody tr").filter(has_text="browser-digits")
     expect(row).to_contain_text("uploaded")
     model_id = row.get_attribute("data-model")
+    assert page.request.get(f"{page.base_url}/api/models/{model_id}").json()["input_range"] == "0-255"
     row.get_by_role("link", name="Explain").click()
     expect(page).to_have_url(re.compile(f"model={model_id}"))
     page.goto(page.base_url + "/models")

@@ -178,8 +178,10 @@ def _context(registry: Registry, datasets: DatasetCatalog, token: str | None) ->
 
 @list_pages.get("/models", response_class=HTMLResponse)
 def models_page(request: Request, registry: RegistryDep, datasets: DatasetsDep,
-                token: TokenDep) -> Response:
-    return templates.TemplateResponse(request, "models.html", _context(registry, datasets, token))
+                settings: SettingsDep, token: TokenDep) -> Response:
+    limits = {"params": settings.max_params, "layers": settings.max_upload_layers}
+    return templates.TemplateResponse(request, "models.html",
+                                      {**_context(registry, datasets, token), "limits": limits})
 
 
 @list_pages.post("/models/upload", response_class=HTMLResponse)
