@@ -188,3 +188,16 @@ def test_every_curl_example_in_the_readme(readme_server, reader_files):
     assert not failures, ("README examples that do not work as written (an example needing a "
                           "file, id or token a reader would have: see Reader and _after):\n\n"
                           + "\n\n".join(failures))
+
+
+def test_every_python_example_in_the_readme(server, tmp_path):
+    """The README's Python examples that talk to a server, run as written against one."""
+    text = (ROOT / "README.md").read_text()
+    blocks = [b for b in re.findall(r"^ *```python\n(.*?)^ *```", text, re.S | re.M)
+              if "127.0.0.1:8000" in b]
+    assert blocks
+    host = server.url.removeprefix("http://")
+    for block in blocks:
+        done = subprocess.run([sys.executable, "-c", block.replace("127.0.0.1:8000", host)],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"{block}\n{done.stdout}\n{done.stderr}"
