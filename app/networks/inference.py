@@ -81,12 +81,14 @@ class FeatureMaps:
 
 
 class LoadedModel:
-    def __init__(self, info: ModelInfo, path: Path) -> None:
+    def __init__(self, info: ModelInfo, path: Path | None, model: Any = None) -> None:
+        """The model at `path`, or `model` where it is already loaded (from those bytes)."""
         import keras
         import tensorflow as tf
 
         self.info = info
-        self.model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        self.model = model if model is not None else keras.saving.load_model(
+            path, compile=False, safe_mode=True)
         spec = tf.TensorSpec([None, *info.input_shape], tf.float32)
         model = self.model
         self._forward = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
@@ -248,13 +250,28 @@ class LoadedModels:
                 raise ModelUnavailable(f"model {model_id} is in the registry but its file cannot "
                                        f"be loaded ({type(exc).__name__}: {str(exc)[:200]}); it "
                                        "may be corrupt") from None
-            with self._lock:
-                self._models[model_id] = loaded
-                while len(self._models) > self.capacity:
-                    dropped, _ = self._models.popitem(last=False)
-                    log.info("dropped model %s from memory (CNNPG_MAX_LOADED_MODELS=%d)",
-                             dropped, self.capacity)
+            self._keep(model_id, loaded)
             return loaded
+
+    def _keep(self, model_id: str, loaded: LoadedModel) -> None:
+        with self._lock:
+            self._models[model_id] = loaded
+            while len(self._models) > self.capacity:
+                dropped, _ = self._models.popitem(last=False)
+                log.info("dropped model %s from memory (CNNPG_MAX_LOADED_MODELS=%d)",
+                         dropped, self.capacity)
+
+    def adopt(self, model_id: str, model: Any) -> None:
+        """Keep a model an upload check has just loaded from the bytes now stored, so its
+        first prediction does not load it a second time (a deep model takes seconds)."""
+        with self._loading:
+            if self.loaded(model_id) is not None:
+                return
+            configure_tensorflow(self.threads)
+            try:
+                self._keep(model_id, LoadedModel(self.registry.get(model_id), None, model))
+            except Exception:  # the first request loads it from the registry instead
+                log.exception("could not keep uploaded model %s loaded", model_id)
 
     def forget(self, model_id: str) -> None:
         """Drop a deleted model from memory."""

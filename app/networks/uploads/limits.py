@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from app.errors import InvalidInput
 
@@ -29,6 +30,7 @@ class CheckedModel:
     num_classes: int
     total_params: int
     input_range: str = "0-1"
+    model: Any = field(default=None, repr=False, compare=False)  # as Keras loaded it here
 
 
 class Refused(InvalidInput):

@@ -102,7 +102,7 @@ def check_upload(raw: bytes, filename: str, limits: UploadLimits, input_range: s
     keras_bytes = repack(members, config)
     model, shape, k = load_checked(keras_bytes, limits)
     return CheckedModel(keras_bytes, facts.name, shape, k, int(model.count_params()),
-                        chosen_range(model, input_range, insist))
+                        chosen_range(model, input_range, insist), model)
 
 
 def class_names_of(text: str | None, k: int, default: list[str] | None) -> list[str]:
@@ -132,9 +132,10 @@ def limits_from(settings: Settings) -> UploadLimits:
 def register_upload(raw: bytes, filename: str, *, name: str | None, class_names: str | None,
                     dataset: str | None, owner: str | None, settings: Settings,
                     registry: Registry, datasets: DatasetCatalog,
-                    input_range: str | None = None, insist: bool = False) -> str:
-    """Check an upload and store it in the registry; the new model's id. Nothing is stored
-    when a check fails."""
+                    input_range: str | None = None, insist: bool = False) -> tuple[str, Any]:
+    """Check an upload and store it in the registry; the new model's id, and the Keras model
+    the check loaded (the same bytes: LoadedModels.adopt keeps it, so the first prediction
+    does not load it again). Nothing is stored when a check fails."""
     checked = check_upload(raw, filename, limits_from(settings), input_range, insist)
     default_names = None
     dataset_id = ""
@@ -151,8 +152,9 @@ def register_upload(raw: bytes, filename: str, *, name: str | None, class_names:
     stem = Path(filename).stem
     shown = (name or "").strip() or (stem if re.fullmatch(r"[\w .()-]{1,64}", stem)
                                       else checked.config_name)
-    return registry.save_uploaded(name=shown[:64], dataset=dataset_id,
-                                  input_shape=list(checked.input_shape), class_names=names,
-                                  total_params=checked.total_params,
-                                  keras_bytes=checked.keras_bytes, owner=owner,
-                                  input_range=checked.input_range)
+    model_id = registry.save_uploaded(name=shown[:64], dataset=dataset_id,
+                                      input_shape=list(checked.input_shape), class_names=names,
+                                      total_params=checked.total_params,
+                                      keras_bytes=checked.keras_bytes, owner=owner,
+                                      input_range=checked.input_range)
+    return model_id, checked.model

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -151,6 +151,7 @@ class ModelUpload(BaseModel):
                  "which layer or member and why), or not an image classifier")})
 async def upload_model(file: Annotated[UploadFile, File(description="A Keras 3 .keras file")],
                        form: Annotated[ModelUpload, Form()], registry: RegistryDep,
+                       loaded: ModelsDep, background: BackgroundTasks,
                        datasets: DatasetsDep, settings: SettingsDep, token: TokenDep) -> Response:
     """Bring your own model: a `.keras` file made anywhere with Keras 3, checked before Keras
     sees it (only the layers and arguments the playground knows; no Lambda, no code, no
@@ -158,12 +159,13 @@ async def upload_model(file: Annotated[UploadFile, File(description="A Keras 3 .
     `X-Owner-Token` header and an HttpOnly cookie), as a trained model does."""
     raw = await file.read(settings.max_model_upload_bytes + 1)  # more is refused, naming the limit
     token, _ = token_or_new(token)
-    model_id = await run_in_threadpool(
+    model_id, model = await run_in_threadpool(
         register_upload, raw, file.filename or "", name=form.name, class_names=form.class_names,
         dataset=form.dataset, owner=ownership.owner_hash(token), settings=settings,
         registry=registry, datasets=datasets, input_range=form.input_range, insist=form.insist)
+    background.add_task(loaded.adopt, model_id, model)  # after the answer: ready to predict
     body = item(registry.get(model_id))
-    return give_token(JSONResponse(body.model_dump(), status_code=201), token)
+    return give_token(JSONResponse(body.model_dump(), status_code=201, background=background), token)
 
 
 list_pages = APIRouter(include_in_schema=False)
@@ -187,18 +189,20 @@ def models_page(request: Request, registry: RegistryDep, datasets: DatasetsDep,
 @list_pages.post("/models/upload", response_class=HTMLResponse)
 async def upload(request: Request, file: Annotated[UploadFile, File()],
                  form: Annotated[ModelUpload, Form()], registry: RegistryDep,
+                 loaded: ModelsDep, background: BackgroundTasks,
                  datasets: DatasetsDep, settings: SettingsDep, token: TokenDep) -> Response:
     """The upload form: the same checks as POST /api/models; the list comes back with the
     new model, or the reason it was refused."""
     raw = await file.read(settings.max_model_upload_bytes + 1)
     token, _ = token_or_new(token)
-    model_id = await run_in_threadpool(
+    model_id, model = await run_in_threadpool(
         register_upload, raw, file.filename or "", name=form.name, class_names=form.class_names,
         dataset=form.dataset, owner=ownership.owner_hash(token), settings=settings,
         registry=registry, datasets=datasets, input_range=form.input_range, insist=form.insist)
+    background.add_task(loaded.adopt, model_id, model)
     context = {**_context(registry, datasets, token), "added": registry.get(model_id)}
-    return give_token(templates.TemplateResponse(request, "partials/model_rows.html", context),
-                      token)
+    return give_token(templates.TemplateResponse(request, "partials/model_rows.html", context,
+                                                background=background), token)
 
 
 @list_pages.post("/models/{model_id}/remove", response_class=HTMLResponse)
