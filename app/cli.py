@@ -18,8 +18,8 @@ def _export(args: argparse.Namespace, names: list[str]) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    _export(args, ["host", "port", "data_dir", "datasets_dir", "database_url", "redis_url",
-                   "workers"])
+    _export(args, ["host", "port", "public_url", "data_dir", "datasets_dir", "database_url",
+                   "redis_url", "workers"])
     from app.startup import prepare_or_exit, settings_or_exit
 
     settings = settings_or_exit()
@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the web application (http://127.0.0.1:8000)")
     serve.add_argument("--host", help="address to listen on (CNNPG_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (CNNPG_PORT, default 8000)")
+    serve.add_argument("--public-url", help="the address students' devices reach this server "
+                       "by, for shared links and QR codes (CNNPG_PUBLIC_URL)")
     serve.add_argument("--data-dir", help="database, queue and models (CNNPG_DATA_DIR)")
     serve.add_argument("--datasets-dir", help="dataset files read first (CNNPG_DATASETS_DIR)")
     serve.add_argument("--database-url", help="SQLAlchemy URL (CNNPG_DATABASE_URL)")

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    public_url: str | None = Field(
+        None, pattern=r"^https?://[^/?#\s]+/?$", description="The address others' devices reach "
+        "this server by, as scheme, host and port (e.g. http://192.168.1.20:8000): the links "
+        "and QR codes shown for students to open (copy link, the class join link, the model "
+        "page's snippets) use it. Unset: the address the teacher's browser reached it by.",
+    )
 
     # Limits (DESIGN.md "Limits and bad input"); a request over one gets a 4xx naming it.
     max_request_bytes: int = Field(
@@ -136,6 +142,11 @@ class Settings(BaseSettings):
                               "for joining after it is made.")
     lab_uploads: int = Field(64, ge=1, le=10_000, description="Uploaded Kernel Lab photos "
                              "kept for links; the least recently used goes first.")
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, v: str | None) -> str | None:
+        return v.rstrip("/") if v else None
 
     @field_validator("admin_token")
     @classmethod

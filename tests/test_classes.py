@@ -59,8 +59,9 @@ def test_a_class_from_creation_to_the_leaderboard(browser, class_server, cc):
         teacher_token = teacher.locator(".teacher-token").inner_text().strip()
         assert len(code) == 6 and len(teacher_token) >= 32
         assert_accessible(teacher, "class created")
-        join_link = teacher.locator(f"a[href='/classes/join?code={code}']")
-        expect(join_link).to_be_visible()
+        # The join link is shown whole, on the address this browser reached the server by.
+        join_link = teacher.locator(f"a.join-link[href='{url}/classes/join?code={code}']")
+        expect(join_link).to_have_text(f"{url}/classes/join?code={code}")
         teacher.goto(url + "/classes")  # this browser stays the teacher's
         expect(teacher.locator(".notice")).to_contain_text("signed in as the teacher of Tuesday CNNs")
         teacher.click("text=open its dashboard")

@@ -6,9 +6,12 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from app.geometry import SAME_PADDING_NOTE
 from app.resources import TEMPLATES_DIR
+from app.web import public_links
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
@@ -26,6 +29,35 @@ NAV = [
 ]
 templates.env.globals["nav"] = NAV
 templates.env.globals["same_padding_note"] = SAME_PADDING_NOTE
+
+
+@pass_context
+def public_url(context: Context, path: str = "") -> str:
+    """A path of this site as a whole link for others to open (app/web/public_links.py);
+    the path itself where there is no request (a panel rendered for a live feed)."""
+    request = context.get("request")
+    return public_links.public_link(request, path) if request is not None else path
+
+
+@pass_context
+def configured_public_url(context: Context) -> str:
+    """CNNPG_PUBLIC_URL, or "" (a page's script then uses the address it was opened by)."""
+    request = context.get("request")
+    return request.app.state.services.settings.public_url or "" if request is not None else ""
+
+
+@pass_context
+def link_stays_here(context: Context) -> bool:
+    """Whether the links this page shares open only on this computer (127.0.0.1 and no
+    CNNPG_PUBLIC_URL): the page then says how to give students a link they can open."""
+    request = context.get("request")
+    return request is not None and public_links.only_this_computer(
+        public_links.public_base(request))
+
+
+templates.env.globals["public_url"] = public_url
+templates.env.globals["link_stays_here"] = link_stays_here
+templates.env.globals["configured_public_url"] = configured_public_url
 
 
 def duration(seconds: float | None) -> str:

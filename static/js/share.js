@@ -1,12 +1,15 @@
 // Copy link and QR code (templates/partials/share.html): reusable on any page.
 // The link is the page's own address as it is *now* (pages that keep their state in the
-// URL update it as it changes), or the data-path the partial names.
+// URL update it as it changes), or the data-path the partial names, on the address
+// students can reach (data-base: CNNPG_PUBLIC_URL when the server has one).
 (function () {
   "use strict";
 
   function linkOf(box) {
     const path = box.dataset.path;
-    return path ? new URL(path, window.location.href).href : window.location.href;
+    const here = path ? new URL(path, window.location.href) : new URL(window.location.href);
+    const base = box.dataset.base;
+    return base ? base + here.pathname + here.search + here.hash : here.href;
   }
 
   function refresh(box) {

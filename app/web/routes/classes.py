@@ -19,6 +19,7 @@ from app.storage.tables import JobRow
 from app.training.jobs import JobStatus
 from app.web.dependencies import ClassesDep, JobsDep, TeacherTokenDep, TokenDep
 from app.web.errors import error_items
+from app.web.public_links import public_link
 from app.web.schemas import BODY_ERRORS, UtcDatetime, responses
 from app.web.schemas.jobs import JobPath
 from app.web.templating import describe_errors, templates
@@ -45,7 +46,8 @@ class ClassCreated(BaseModel):
                                "dashboard and cancel the class's jobs.")
     name: str
     expires: UtcDatetime
-    join_url: str
+    join_url: str = Field(description="The whole link students open to join: on "
+                          "CNNPG_PUBLIC_URL, else on the address this request was sent to.")
 
 
 class JoinRequest(BaseModel):
@@ -169,12 +171,13 @@ def join_path(code: str) -> str:
              responses={**BODY_ERRORS, **responses(
                  e403="Not the administrator token (CNNPG_ADMIN_TOKEN), or none is configured",
                  e422="A bad name")})
-def create_class(body: ClassCreate, classes: ClassesDep, token: TokenDep) -> ClassCreated:
+def create_class(body: ClassCreate, request: Request, classes: ClassesDep,
+                 token: TokenDep) -> ClassCreated:
     """Make a class (the administrator token, in `X-Owner-Token`): its code, for students to
     join, and its teacher token, for the dashboard. The teacher token is shown only here."""
     made = classes.create(body.name, token)
     return ClassCreated(code=made.code, teacher_token=made.teacher_token, name=made.name,
-                        expires=made.expires, join_url=join_path(made.code))
+                        expires=made.expires, join_url=public_link(request, join_path(made.code)))
 
 
 @api.post("/api/classes/{code}/join", status_code=201, response_model=Joined,

@@ -27,6 +27,7 @@ from app.web.dependencies import (
     SettingsDep,
     TokenDep,
 )
+from app.web.public_links import public_base
 from app.web.schemas import FORM_ERRORS, responses
 from app.web.schemas.architectures import SummaryOut, summary_out
 from app.web.templating import templates
@@ -240,7 +241,7 @@ def model_page(model_id: ModelPath, request: Request, registry: RegistryDep, exp
         "active": "models", "info": info, "card": card, "job": job,
         "history": history or [], "steps": steps or [], "batches": batches or 0,
         "yours": not info.shipped and ownership.may_change(info.owner, token, None),
-        "base": str(request.base_url).rstrip("/"), "explain": f"/explain?model={info.id}",
+        "base": public_base(request), "explain": f"/explain?model={info.id}",
     })
 
 
