@@ -265,10 +265,12 @@ def browser(playwright_driver):
 
 
 @contextmanager
-def browser_page(browser, url: str):
+def browser_page(browser, url: str, viewport: tuple[int, int] = (1280, 900), **options: Any):
     """A fresh page on `url`; fails the test on any script error, console error or CSP
-    violation, whatever it is."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    violation, whatever it is. `viewport` and `options` (`is_mobile`, `has_touch`…) make
+    it a phone's."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
+                                  **options)
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))

@@ -310,7 +310,7 @@ def test_projector_mode_is_toggled_and_remembered(page):
                            ".borderTopWidth)")
     assert border >= 3
     page.goto(page.base_url + "/lessons")  # remembered on every page
-    expect(page.locator("html")).to_have_class("projector")
+    expect(page.locator("html")).to_have_class(re.compile(r"\bprojector\b"))
     assert_accessible(page, "lessons in projector mode")
     page.locator("#projector-toggle").click()
     page.reload()

@@ -10,6 +10,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from app.geometry import SAME_PADDING_NOTE
+from app.networks.inputs import drawable
 from app.resources import TEMPLATES_DIR
 from app.web import public_links
 
@@ -29,6 +30,7 @@ NAV = [
 ]
 templates.env.globals["nav"] = NAV
 templates.env.globals["same_padding_note"] = SAME_PADDING_NOTE
+templates.env.globals["drawable"] = drawable  # whether Draw is offered for a model
 
 
 @pass_context

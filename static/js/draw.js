@@ -11,6 +11,15 @@
   if (!canvas || !root) return;
   const ctx = canvas.getContext("2d");
   const modelSelect = document.getElementById("model");
+  // A model that does not read 28×28 drawings takes images and test images, not strokes.
+  const drawing = root.dataset.drawable !== "false";
+  const emptyHint = document.getElementById("analysis").innerHTML;
+  // The maps of every layer come with each analysis, swapped in out of band (#draw-layers):
+  // on a phone the prediction sits under the canvas, the maps further down.
+  function clearLayers() {
+    const layers = document.getElementById("draw-layers");
+    if (layers) layers.textContent = "";
+  }
   const GRID = 140, STEP = canvas.width / GRID, END = 255;
   const strokes = [];
   let current = null;
@@ -117,8 +126,8 @@
     else if (other && other.kind === "px") post({ px: other.px });
     else if (other && other.kind === "image") post({ image: other.url });
     else {
-      document.getElementById("analysis").innerHTML =
-        '<p class="hint">Draw a digit in the box (or upload an image, or pick a test image): the prediction updates as you draw.</p>';
+      document.getElementById("analysis").innerHTML = emptyHint;
+      clearLayers();
     }
   }
 
@@ -128,6 +137,7 @@
 
   canvas.addEventListener("pointerdown", function (e) {
     e.preventDefault();
+    if (!drawing) return;
     try { canvas.setPointerCapture(e.pointerId); } catch (_) { /* synthetic or already gone */ }
     if (other) forgetOther(); // a drawing replaces an image or a test image
     current = [point(e)];
@@ -206,6 +216,7 @@
   document.addEventListener("htmx:afterSwap", function (e) {
     if (e.detail.target.id !== "analysis") return;
     const pred = document.getElementById("prediction");
+    if (!pred) clearLayers(); // an error instead: no maps of an earlier input stay
     if (!pred || strokes.length) return;
     if (pred.dataset.test !== undefined) {
       other = { kind: "test", index: Number(pred.dataset.test) };

@@ -425,24 +425,54 @@
     return [Math.min(Math.max(parts[0] || 0, 0), m.h - 1), Math.min(Math.max(parts[1] || 0, 0), m.w - 1)];
   }
 
+  // A box over rows [r0, r1] and columns [c0, c1] of a map drawn on `canvas` (clipped to
+  // the map: padding lies outside it), at least 10 pixels a side so a 3×3 window on a photo
+  // can be seen.
+  function markBox(canvas, m, rows, cols, cls) {
+    const cw = canvas.clientWidth / m.w, ch = canvas.clientHeight / m.h;
+    const r0 = Math.max(0, rows[0]), r1 = Math.min(m.h - 1, rows[1]);
+    const c0 = Math.max(0, cols[0]), c1 = Math.min(m.w - 1, cols[1]);
+    if (r1 < r0 || c1 < c0) return;
+    let left = c0 * cw, top = r0 * ch, width = (c1 - c0 + 1) * cw, height = (r1 - r0 + 1) * ch;
+    if (width < 10) { left -= (10 - width) / 2; width = 10; }
+    if (height < 10) { top -= (10 - height) / 2; height = 10; }
+    const mark = el("span", cls);
+    mark.style.left = (canvas.offsetLeft + left) + "px";
+    mark.style.top = (canvas.offsetTop + top) + "px";
+    mark.style.width = width + "px";
+    mark.style.height = height + "px";
+    mark.dataset.rows = rows.join(",");
+    mark.dataset.cols = cols.join(",");
+    canvas.parentNode.appendChild(mark);
+  }
+
+  function canvases(stage) {
+    return document.querySelectorAll('#lab-output canvas[data-stage="' + stage + '"]');
+  }
+
+  // The picked cells, and the windows they read: the kernel's on the input, the pooling
+  // window on the map it pools.
   function markCells() {
     document.querySelectorAll("#lab-output .cell-mark").forEach(function (m) { m.remove(); });
     if (!current || !showInspector) return;
-    [["cell", ["feature_map", "activated"], current.out.feature_map[0]],
-      ["pool_cell", ["pooled"], current.out.pooled && current.out.pooled[0]]].forEach(function (spec) {
-      const m = spec[2];
-      if (!m) return;
-      const rc = pickedCell(spec[0], m);
-      spec[1].forEach(function (stage) {
-        document.querySelectorAll('#lab-output canvas[data-stage="' + stage + '"]').forEach(function (canvas) {
-          const mark = el("span", "cell-mark");
-          const size = Math.max(8, canvas.clientWidth / m.w);
-          mark.style.width = mark.style.height = size + "px";
-          mark.style.left = (canvas.offsetLeft + (rc[1] + 0.5) * canvas.clientWidth / m.w - size / 2) + "px";
-          mark.style.top = (canvas.offsetTop + (rc[0] + 0.5) * canvas.clientHeight / m.h - size / 2) + "px";
-          canvas.parentNode.appendChild(mark);
-        });
-      });
+    const out = current.out, m = out.feature_map[0];
+    const rc = pickedCell("cell", m);
+    ["feature_map", "activated"].forEach(function (stage) {
+      canvases(stage).forEach(function (c) { markBox(c, m, [rc[0], rc[0]], [rc[1], rc[1]], "cell-mark"); });
+    });
+    const gy = out.geometry[0], gx = out.geometry[1], k = current.kernel, s = current.settings.stride;
+    const y0 = rc[0] * s - gy.before, x0 = rc[1] * s - gx.before;
+    canvases("input").forEach(function (c) {
+      markBox(c, { h: current.src.h, w: current.src.w }, [y0, y0 + k.h - 1], [x0, x0 + k.w - 1],
+        "cell-mark window-mark");
+    });
+    if (!out.pooled) return;
+    const pm = out.pooled[0], p = current.settings.pool, pc = pickedCell("pool_cell", pm);
+    canvases("pooled").forEach(function (c) { markBox(c, pm, [pc[0], pc[0]], [pc[1], pc[1]], "cell-mark"); });
+    const rows = [pc[0] * p.stride, pc[0] * p.stride + p.size - 1];
+    const cols = [pc[1] * p.stride, pc[1] * p.stride + p.size - 1];
+    canvases(current.settings.relu ? "activated" : "feature_map").forEach(function (c) {
+      markBox(c, out.activated[0], rows, cols, "cell-mark window-mark pool-window");
     });
   }
 

@@ -3,6 +3,7 @@ maps of every layer; its link holds the model and the drawing (app/networks/draw
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field
 from app.errors import InvalidInput, NotFound, Unavailable
 from app.formatting import fmt
 from app.imaging.decoding import DATA_URL_PATTERN
+from app.imaging.rendering import heat_legend_url
 from app.networks import explain
 from app.networks.draw import view as draw_view
 from app.networks.draw.link import DrawContext, DrawLink
@@ -50,10 +52,17 @@ def draw_page(request: Request, registry: RegistryDep, models: ModelsDep,
     except Unavailable:  # a model whose file cannot be loaded: the analysis will say so
         kernels = None
     return templates.TemplateResponse(request, "draw.html", {
-        "active": "draw", "models": registry.list_models(), "info": info, "link": link,
+        "active": "draw", "info": info, "link": link,
+        "models": [m for m in registry.list_models() if drawable(m) or m.id == info.id],
         "changes": changes, "kernels": kernels if drawable(info) else None,
         "drawable": drawable(info), "test_classes": _test_classes(info, model_inputs),
     })
+
+
+@cache
+def heat_legend() -> str:
+    """The heatmap's colour scale (inferno), low to high, beside Draw's "where it looked"."""
+    return heat_legend_url(112, 8)
 
 
 def kernel_lab_link(weights: list[list[float]]) -> str:
@@ -118,7 +127,7 @@ def _analysis(drawing: Drawing, registry: Registry, models: LoadedModels,
     result = draw_view.analyze(explain.explainer(models.get(info.id)), given.x)
     result.true_label = label
     return {
-        "a": result, "info": info, "test": index,
+        "a": result, "info": info, "test": index, "heat_legend": heat_legend(),
         "bars": list(zip(info.class_names, result.prediction.probabilities, strict=False)),
         "keep_px": len(result.px) <= draw_view.MAX_URL_PX,
         "explain_link": "/explain?" + urlencode(

@@ -18,6 +18,7 @@ from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
 from app.errors import Conflict, InvalidInput, NotFound
 from app.networks.architecture import ArchitectureSpec, check
+from app.networks.registry import Registry
 from app.services import Services
 from app.storage.tables import JobRow
 from app.training import comparison
@@ -30,7 +31,16 @@ from app.training.jobs import (
     QueueSpot,
     is_yours,
 )
-from app.web.dependencies import DatasetsDep, JobsDep, LiveDep, QueueDep, SettingsDep, TimelapsesDep, TokenDep
+from app.web.dependencies import (
+    DatasetsDep,
+    JobsDep,
+    LiveDep,
+    QueueDep,
+    RegistryDep,
+    SettingsDep,
+    TimelapsesDep,
+    TokenDep,
+)
 from app.web.live import LiveJobs, Update
 from app.web.schemas import BODY_ERRORS, responses
 from app.web.schemas.jobs import (
@@ -164,10 +174,16 @@ JOB_COLOURS = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9",
                "#f0e442")
 
 
-def panel_context(row: JobRow, datasets: DatasetCatalog, spot: QueueSpot | None
-                  ) -> dict[str, Any]:
-    """What the live panel shows; the same for every viewer, so it is rendered once."""
-    return {"job": row, "classes": class_names(row, datasets), "spot": spot}
+def panel_context(row: JobRow, datasets: DatasetCatalog, registry: Registry,
+                  spot: QueueSpot | None) -> dict[str, Any]:
+    """What the live panel shows; the same for every viewer, so it is rendered once. The
+    model it trained (the registry's record) says whether Draw is offered for it."""
+    model_id = (row.result or {}).get("model_id")
+    try:
+        model = registry.get(model_id) if model_id else None
+    except (NotFound, InvalidInput):  # deleted since
+        model = None
+    return {"job": row, "classes": class_names(row, datasets), "spot": spot, "model": model}
 
 
 def queue_spot(jobs: JobStore, row: JobRow) -> QueueSpot | None:
@@ -196,7 +212,7 @@ def live_jobs(services: Services) -> LiveJobs:
         row = services.jobs.get(job_id)
         spot = queue_spot(services.jobs, row)
         key = (row.status, (row.progress or {}).get("updated"), spot, row.error)
-        html = panel.render(panel_context(row, services.datasets, spot))
+        html = panel.render(panel_context(row, services.datasets, services.registry, spot))
         done = row.status in FINISHED
         events = (("panel", html), ("done", row.status)) if done else (("panel", html),)
         return Update(key, events, done)
@@ -232,19 +248,20 @@ async def jobs_events(live: LiveDep) -> AsyncIterator[ServerSentEvent]:
 
 @pages.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(job_id: JobPath, request: Request, jobs: JobsDep, token: TokenDep,
-             datasets: DatasetsDep) -> Response:
+             datasets: DatasetsDep, registry: RegistryDep) -> Response:
     row = jobs.get(job_id, "path.job_id")
     return templates.TemplateResponse(request, "job.html", {
-        "active": "jobs", **panel_context(row, datasets, queue_spot(jobs, row)),
+        "active": "jobs", **panel_context(row, datasets, registry, queue_spot(jobs, row)),
         "yours": is_yours(row, token), "live": row.status not in FINISHED})
 
 
 @pages.get("/jobs/{job_id}/panel", response_class=HTMLResponse)
-def job_panel(job_id: JobPath, request: Request, jobs: JobsDep, datasets: DatasetsDep) -> Response:
+def job_panel(job_id: JobPath, request: Request, jobs: JobsDep, datasets: DatasetsDep,
+              registry: RegistryDep) -> Response:
     """The panel once (the page itself gets it pushed: /jobs/{id}/events)."""
     row = jobs.get(job_id, "path.job_id")
     return templates.TemplateResponse(request, "partials/job_panel.html",
-                                      panel_context(row, datasets, queue_spot(jobs, row)))
+                                      panel_context(row, datasets, registry, queue_spot(jobs, row)))
 
 
 async def existing_job(job_id: JobPath, jobs: JobsDep) -> str:
