@@ -135,6 +135,8 @@ def test_impossible_models_name_the_layer(layers, where, fragment):
     with pytest.raises(InvalidInput) as err:
         check(spec)
     assert err.value.field == where and fragment in err.value.message
+    # The field is the JSON index; the words count from 1, as the Builder numbers its cards.
+    assert err.value.message.startswith(f"layer {int(where.split('.')[1]) + 1} (")
 
 
 def test_limits():

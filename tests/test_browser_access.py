@@ -112,18 +112,29 @@ def test_compare_state_reopens_from_its_link(browser, access_server, jobs):
         pg.select_option("#add-job-choice", jobs["slow"])
         pg.click("#add-job button[type=submit]")
         expect(pg.locator("#compare-legend li")).to_have_count(2)
-        pg.check("#only-differences")
-        wait_until(pg, "location.search.includes('only=differences')")
+        # It opens with only what differs; every setting is a tick away, and in the link.
+        expect(pg.locator("#only-differences")).to_be_checked()
+        differing = pg.locator("#compare-settings tbody tr:visible").all_inner_texts()
+        assert differing and len(differing) < pg.locator("#compare-settings tbody tr").count()
+        assert "only" not in parse_qs(urlparse(pg.url).query)
+        pg.uncheck("#only-differences")
+        wait_until(pg, "location.search.includes('only=all')")
         query = parse_qs(urlparse(pg.url).query)
-        assert query == {"jobs": [f"{jobs['quick']},{jobs['slow']}"], "only": ["differences"]}
+        assert query == {"jobs": [f"{jobs['quick']},{jobs['slow']}"], "only": ["all"]}
         shown = pg.locator("#compare-settings tbody tr:visible").all_inner_texts()
-        assert shown and len(shown) < pg.locator("#compare-settings tbody tr").count()
+        assert len(shown) == pg.locator("#compare-settings tbody tr").count() > len(differing)
         with browser_page(browser, access_server.url) as other:
             other.goto(pg.url)
-            expect(other.locator("#only-differences")).to_be_checked()
+            expect(other.locator("#only-differences")).not_to_be_checked()
             assert other.locator("#compare-settings tbody tr:visible").all_inner_texts() == shown
             assert other.url == pg.url
             expect(other.locator("[data-share] .share-copy")).to_be_visible()
+            # Release 0.2's links: `only=differences` still opens only what differs.
+            other.goto(pg.base_url + f"/compare?jobs={jobs['quick']},{jobs['slow']}"
+                       "&only=differences")
+            expect(other.locator("#only-differences")).to_be_checked()
+            wait_until(other, f"location.search === '?jobs={jobs['quick']},{jobs['slow']}'")
+            assert other.locator("#compare-settings tbody tr:visible").all_inner_texts() == differing
         # A link naming a job that is not here, one twice and a typo: the rest, said so.
         pg.goto(pg.base_url + f"/compare?jobs={jobs['quick']},0123456789ab,{jobs['slow']},"
                 f"{jobs['quick']},oops")

@@ -8,7 +8,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import browser_page
+from tests.conftest import assert_accessible, browser_page
 
 pytestmark = pytest.mark.browser
 
@@ -39,23 +39,32 @@ def test_edit_layers_with_a_live_summary(bpage):
     pg.fill("input[name='l0.filters']", "8")
     expect(pg.locator("#total-params")).not_to_have_text("79,530")
     pg.fill("input[name='l0.kernel_size']", "40")
-    expect(pg.locator("#layer-info-0 .layer-error")).to_contain_text("larger than its 32×32 input")
+    expect(pg.locator("#layer-info-0 .layer-error")).to_contain_text(
+        "layer 1 (Conv2D): kernel 40×40 is larger than its 32×32 input")  # numbered from 1
     expect(pg.locator("#train")).to_be_disabled()
+    # The summary stays, the invalid layer marked in it.
+    expect(pg.locator("#summary tr[data-index='0']")).to_have_class("invalid")
+    expect(pg.locator("#summary tr[data-index='1']")).to_have_class("unknown")
     pg.fill("input[name='l0.kernel_size']", "3")
     expect(pg.locator("#train")).to_be_enabled()
 
-    # Add, move and remove layers.
+    # Add, move and remove layers: a layer is added before the output layer.
     n = pg.locator(".layer-row[data-index]").count()
     pg.select_option("#add-type", "Dropout")
     pg.click("button.add-layer")
     expect(pg.locator(".layer-row[data-index]")).to_have_count(n + 1)
-    expect(pg.locator(f".layer-row[data-index='{n}']")).to_have_attribute("data-type", "Dropout")
-    pg.click(f".layer-row[data-index='{n}'] button[title='Move up']")
     expect(pg.locator(f".layer-row[data-index='{n - 1}']")).to_have_attribute("data-type", "Dropout")
-    # Dropout before the last Dense: still 10 outputs, so the model stays trainable.
+    expect(pg.locator(f".layer-row[data-index='{n}']")).to_have_attribute("data-type", "Dense")
+    expect(pg.locator(f".layer-row[data-index='{n - 1}'] .lnum")).to_have_text(str(n))
+    # Moved after the softmax: a warning beside it (Keras would build it all the same).
+    pg.click(f".layer-row[data-index='{n - 1}'] button[title='Move down']")
+    expect(pg.locator(f"#layer-info-{n} .layer-warning")).to_contain_text(
+        f"Layer {n + 1} comes after the output layer (layer {n}")
     expect(pg.locator("#train")).to_be_enabled()
-    pg.click(f".layer-row[data-index='{n - 1}'] button.remove")
+    pg.click(f".layer-row[data-index='{n}'] button.remove")
     expect(pg.locator(".layer-row[data-index]")).to_have_count(n)
+    expect(pg.locator(".layer-warning")).to_have_count(0)
+    assert_accessible(pg, "the builder")
 
 
 def test_train_from_a_preset_and_watch_the_progress(bpage):

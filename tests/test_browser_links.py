@@ -69,8 +69,10 @@ def test_builder_state_set_in_the_ui_reopens_from_its_link(page, browser):
     pg.select_option("#add-type", "BatchNormalization")
     pg.click("button.add-layer")
     expect(pg.locator(".layer-row[data-index]")).to_have_count(9)
-    pg.click(".layer-row[data-index='8'] button[title='Move up']")
+    # Added before the output layer, not after the softmax.
     expect(pg.locator(".layer-row[data-index='7']")).to_have_attribute("data-type", "BatchNormalization")
+    pg.click(".layer-row[data-index='7'] button[title='Move up']")
+    expect(pg.locator(".layer-row[data-index='6']")).to_have_attribute("data-type", "BatchNormalization")
     pg.click(".layer-row[data-index='3'] button.remove")  # the first Dropout
     expect(pg.locator(".layer-row[data-index]")).to_have_count(8)
     pg.select_option("select[name=dataset]", "fashion_mnist")  # the layers are drawn again
@@ -111,11 +113,11 @@ def test_an_invalid_builder_link_opens_the_nearest_valid_state(page):
     text = notice.inner_text()
     for phrase in ("there is no dataset 'nope' here: using mnist", "optimizer 'adamw2'",
                    "epochs '999' is not valid", "learning rate '-1' is not valid",
-                   "using 'my_model'", "layer 1 of the link, 'Nonsense(u=3)'",
-                   "'zz=1' is not one of its arguments", "layer 0 (Conv2D): filters 0 is out of "
-                   "range: using 1", "layer 0 (Conv2D): activation 'nope' is not valid",
-                   "layer 1 (MaxPooling2D): strides 0 is out of range: using 1",
-                   "layer 2 (Dropout): rate 1.5 is not valid"):
+                   "using 'my_model'", "layer 2 of the link, 'Nonsense(u=3)'",
+                   "'zz=1' is not one of its arguments", "layer 1 (Conv2D): filters 0 is out of "
+                   "range: using 1", "layer 1 (Conv2D): activation 'nope' is not valid",
+                   "layer 2 (MaxPooling2D): strides 0 is out of range: using 1",
+                   "layer 3 (Dropout): rate 1.5 is not valid"):
         assert phrase in text, (phrase, text)
     form = pg.evaluate(BUILDER_FORM)
     assert (form["l0.filters"], form["l0.activation"], form["l1.strides"], form["l2.rate"],

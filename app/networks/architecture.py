@@ -90,7 +90,8 @@ def check(spec: ArchitectureSpec, max_layers: int = 50, max_params: int = 5_000_
             if name in names:
                 raise LayerProblem(f"the name {name!r} is used twice")
         except LayerProblem as problem:
-            raise InvalidInput(where, f"layer {i} ({layer.kind}): {problem}") from None
+            # The field is the JSON index (layers.0); the words count from 1, as people do.
+            raise InvalidInput(where, f"layer {i + 1} ({layer.kind}): {problem}") from None
         names.add(name)
         params, trainable = layer.params(shape)
         rows.append(LayerSummary(name, layer.kind, (None, *out), params, trainable, shape))

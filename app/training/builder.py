@@ -22,7 +22,7 @@ from app.errors import InvalidInput
 from app.networks.architecture import ArchitectureSpec, Summary, check
 from app.networks.layers import LAYER_CLASSES, Conv2D, FieldKind
 from app.networks.presets import PRESETS, Preset, get_preset
-from app.training.jobs import JobRequest, check_fits_dataset
+from app.training.jobs import JOB_ID_PATTERN, JobRequest, check_fits_dataset
 
 ACTIVATIONS = ["relu", "softmax", "sigmoid", "tanh", "linear", "elu", "gelu", "swish"]
 OPTIMIZERS = ["adam", "sgd", "rmsprop", "adamw", "nadam", "adagrad"]
@@ -52,12 +52,13 @@ class BuilderState:
 
     @classmethod
     def from_job(cls, dataset: str, name: str, architecture: dict[str, Any],
-                 training: dict[str, Any]) -> BuilderState:
+                 training: dict[str, Any], origin: str = "") -> BuilderState:
         """A job's architecture and settings, seed included ("train again": change one
-        thing, and only that thing differs)."""
+        thing, and only that thing differs). `origin`: the job's id, so that the new job's
+        name says what changed from it."""
         layers = [{k: v for k, v in layer.items() if k != "name"}
                   for layer in architecture.get("layers", [])]
-        settings = {**DEFAULT_SETTINGS, "dataset": dataset, "name": name}
+        settings = {**DEFAULT_SETTINGS, "dataset": dataset, "name": name, "origin": origin}
         settings.update({k: "" if training.get(k) is None else str(training[k])
                          for k in TRAINING_FIELDS})
         return cls(layers, settings)
@@ -113,15 +114,28 @@ def parse_form(form: Mapping[str, Any]) -> BuilderState:
                 layer[arg] = v
         layers.append(layer)
     settings = {k: str(form.get(k, "")) for k in ("dataset", "name", *TRAINING_FIELDS)}
+    if re.fullmatch(JOB_ID_PATTERN, str(form.get("origin", ""))):
+        settings["origin"] = str(form.get("origin"))
     return BuilderState(layers, settings)
 
 
+def output_index(layers: list[dict[str, Any]]) -> int | None:
+    """The output layer: the first Dense with a softmax (what a classifier ends with), else
+    a Dense at the end; None while the model has none."""
+    for i, layer in enumerate(layers):
+        if layer.get("type") == "Dense" and layer.get("activation") == "softmax":
+            return i
+    return len(layers) - 1 if layers and layers[-1].get("type") == "Dense" else None
+
+
 def apply_action(state: BuilderState, action: str) -> None:
-    """add:TYPE, remove:i, up:i, down:i, preset:NAME or empty."""
+    """add:TYPE (before the output layer, if there is one), remove:i, up:i, down:i,
+    preset:NAME or empty."""
     layers = state.layers
     verb, _, arg = action.partition(":")
     if verb == "add" and arg in LAYER_CLASSES:
-        layers.append({"type": arg, **LAYER_CLASSES[arg].starter})
+        out = output_index(layers)
+        layers.insert(len(layers) if out is None else out, {"type": arg, **LAYER_CLASSES[arg].starter})
     elif verb in ("remove", "up", "down") and arg.isdigit() and int(arg) < len(layers):
         i = int(arg)
         if verb == "remove":
@@ -132,11 +146,13 @@ def apply_action(state: BuilderState, action: str) -> None:
             layers[i + 1], layers[i] = layers[i], layers[i + 1]
     elif verb == "preset" and (preset := get_preset(arg)):
         layers[:] = [dict(layer) for layer in preset.architecture["layers"]]
+        state.settings.pop("origin", None)  # a fresh start: no job to say changes from
         state.settings.update({"dataset": preset.dataset, "name": preset.name,
                                **{k: str(v) for k, v in preset.training.items()}})
         state.settings.setdefault("train_samples", DEFAULT_SETTINGS["train_samples"])
     elif verb == "empty":
         layers.clear()
+        state.settings.pop("origin", None)
 
 
 @dataclass(frozen=True)
@@ -161,6 +177,18 @@ class RowView:
     formula: str  # for Conv2D: ((k_h·k_w·c_in) + 1) · filters = n
 
 
+@dataclass(frozen=True)
+class SummaryRow:
+    """One row of the summary the page shows: a layer as Keras counts it; or, while a layer
+    is invalid, that layer marked ("invalid") and the ones after it not yet known."""
+
+    type: str
+    name: str = ""
+    shape: tuple[int | None, ...] = ()
+    params: int | None = None
+    state: str = "ok"  # ok, invalid or unknown
+
+
 @dataclass
 class BuilderView:
     state: BuilderState
@@ -171,6 +199,8 @@ class BuilderView:
     summary: Summary | None
     layer_errors: dict[int, list[str]]
     general: list[str]
+    table: list[SummaryRow] = field(default_factory=list)  # the summary as the page shows it
+    warnings: dict[int, list[str]] = field(default_factory=dict)  # layers after the output
     presets: tuple[Preset, ...] = PRESETS
     layer_types: tuple[str, ...] = tuple(LAYER_CLASSES)
     activations: tuple[str, ...] = tuple(ACTIVATIONS)
@@ -206,6 +236,72 @@ def _pydantic_problems(exc: ValidationError, layer_errors: dict[int, list[str]],
             general.append(f"{'.'.join(map(str, loc))}: {e['msg']}")
 
 
+def _checked(spec_dict: dict[str, Any], state: BuilderState, dataset: DatasetInfo,
+             limits: Settings) -> tuple[ArchitectureSpec | None, Summary | None,
+                                        dict[int, list[str]], list[str]]:
+    """The model checked exactly as a job would be: its summary, or each problem by layer."""
+    layer_errors: dict[int, list[str]] = {}
+    general: list[str] = []
+    spec = summary = None
+    if not state.layers:
+        general.append("Add a layer, or start from a preset.")
+        return spec, summary, layer_errors, general
+    try:
+        spec = ArchitectureSpec.model_validate(spec_dict)
+        summary = check(spec, limits.max_layers, limits.max_params)
+        check_fits_dataset(spec, summary, dataset)
+    except ValidationError as exc:
+        _pydantic_problems(exc, layer_errors, general)
+    except InvalidInput as exc:
+        m = re.match(r"(?:architecture\.)?layers\.(\d+)$", exc.field)
+        if m:
+            layer_errors.setdefault(int(m.group(1)), []).append(exc.message)
+        else:
+            general.append(exc.message)
+    return spec, summary, layer_errors, general
+
+
+def _counted(layers: list[dict[str, Any]], dataset: DatasetInfo) -> Summary | None:
+    """These layers' summary without the server's limits (to show), or None."""
+    try:
+        spec = ArchitectureSpec.model_validate({"input_shape": list(dataset.input_shape),
+                                                "layers": layers})
+        return check(spec, max_layers=10_000, max_params=10**12)
+    except (ValidationError, InvalidInput):
+        return None
+
+
+def summary_table(layers: list[dict[str, Any]], dataset: DatasetInfo, summary: Summary | None,
+                  layer_errors: dict[int, list[str]]) -> list[SummaryRow]:
+    """The summary the page shows, which stays while a layer is invalid: the layers before
+    the first invalid one as Keras counts them, the invalid ones marked, and the ones after
+    not yet known (their shapes depend on it)."""
+    summary = summary or _counted(layers, dataset)
+    if summary is not None:
+        return [SummaryRow(r.type, r.name, r.output_shape, r.params,
+                           "invalid" if i in layer_errors else "ok")
+                for i, r in enumerate(summary.layers)]
+    first = min(layer_errors, default=len(layers))
+    before = _counted(layers[:first], dataset) if first else None
+    rows = [SummaryRow(r.type, r.name, r.output_shape, r.params) for r in
+            (before.layers if before is not None else [])]
+    return rows + [SummaryRow(str(layers[i].get("type")),
+                              state="invalid" if i in layer_errors else "unknown")
+                   for i in range(len(rows), len(layers))]
+
+
+def after_output(layers: list[dict[str, Any]]) -> dict[int, list[str]]:
+    """A warning for each layer after the output layer: the model's prediction is what its
+    last layer outputs, so a layer there changes it (Keras builds it all the same)."""
+    out = output_index(layers)
+    if out is None:
+        return {}
+    words = (f"comes after the output layer (layer {out + 1}, Dense with softmax): the "
+             "prediction is what the last layer outputs, so this layer changes it. Move it "
+             f"above layer {out + 1}, or remove it.")
+    return {j: [words] for j in range(out + 1, len(layers))}
+
+
 def build_view(state: BuilderState, limits: Settings, catalog: DatasetCatalog) -> BuilderView:
     """Everything the builder shows: the layers, their summary rows and the problems."""
     choices = {d.id: d for d in catalog.list_datasets()}
@@ -214,25 +310,7 @@ def build_view(state: BuilderState, limits: Settings, catalog: DatasetCatalog) -
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", state.settings.get("name") or "model")[:64] or "model"
     spec_dict: dict[str, Any] = {"name": name, "input_shape": list(dataset.input_shape),
                                  "layers": state.layers}
-    layer_errors: dict[int, list[str]] = {}
-    general: list[str] = []
-    summary = None
-    spec = None
-    if not state.layers:
-        general.append("Add a layer, or start from a preset.")
-    else:
-        try:
-            spec = ArchitectureSpec.model_validate(spec_dict)
-            summary = check(spec, limits.max_layers, limits.max_params)
-            check_fits_dataset(spec, summary, dataset)
-        except ValidationError as exc:
-            _pydantic_problems(exc, layer_errors, general)
-        except InvalidInput as exc:
-            m = re.match(r"(?:architecture\.)?layers\.(\d+)$", exc.field)
-            if m:
-                layer_errors.setdefault(int(m.group(1)), []).append(exc.message)
-            else:
-                general.append(exc.message)
+    spec, summary, layer_errors, general = _checked(spec_dict, state, dataset, limits)
     rows: list[RowView | None] = [None] * len(state.layers)
     if summary is not None and spec is not None:
         for i, (layer, row) in enumerate(zip(spec.layers, summary.layers, strict=True)):
@@ -245,7 +323,8 @@ def build_view(state: BuilderState, limits: Settings, catalog: DatasetCatalog) -
                   for arg, kind in cls.builder_fields] if cls else []
         layer_views.append(LayerView(str(raw.get("type")), fields))
     return BuilderView(state, dataset, spec_dict, layer_views, rows, summary, layer_errors,
-                       general, datasets=tuple(choices.values()))
+                       general, summary_table(state.layers, dataset, summary, layer_errors),
+                       after_output(state.layers), datasets=tuple(choices.values()))
 
 
 def fit_to_dataset(state: BuilderState, dataset: DatasetInfo) -> None:

@@ -36,7 +36,7 @@ from app.networks.layers import LAYER_CLASSES, FieldKind, Layer
 from app.networks.presets import PRESETS, get_preset
 from app.training import builder
 from app.training.builder import DEFAULT_SETTINGS, OPTIMIZERS, TRAINING_FIELDS, BuilderState
-from app.training.jobs import JobStore, TrainingSettings
+from app.training.jobs import JOB_ID_PATTERN, JobStore, TrainingSettings
 
 # One short name per builder argument (unique across layer types, so a link reads the same
 # whatever the layer).
@@ -116,6 +116,8 @@ def url(state: BuilderState) -> str:
     if preset is not None:
         return "/builder?" + urlencode({"preset": preset})
     pairs = [(k, state.settings[k]) for k in SETTING_NAMES if state.settings.get(k, "").strip()]
+    if state.settings.get("origin"):  # trained again from this job: its name says what changed
+        pairs.append(("from", state.settings["origin"]))
     pairs += [("l", layer_text(layer)) for layer in state.layers]
     return "/builder?" + urlencode(pairs, safe=_SAFE)
 
@@ -130,7 +132,7 @@ def repair_layer(i: int, layer: dict[str, Any], changes: list[str]) -> dict[str,
     short."""
     kind = str(layer["type"])
     cls = LAYER_CLASSES[kind]
-    fixed = repaired(cls, layer, changes, where=f"layer {i} ({kind})",
+    fixed = repaired(cls, layer, changes, where=f"layer {i + 1} ({kind})",
                      starter={"type": kind, **cls.starter}, written=_text)
     return {"type": kind, **fixed.model_dump(mode="json", exclude_unset=True,
                                              exclude={"name", "type"})}
@@ -148,7 +150,7 @@ def _layers(texts: Sequence[str], limits: Settings, changes: list[str]) -> list[
         kind = m.group(1) if m else ""
         if not m or kind not in LAYER_CLASSES:
             shown = unquote(text)[:40]
-            changes.append(f"layer {n} of the link, {shown!r}, is not a layer the builder "
+            changes.append(f"layer {n + 1} of the link, {shown!r}, is not a layer the builder "
                            f"knows ({', '.join(LAYER_CLASSES)}): left out"[:300])
             continue
         cls = LAYER_CLASSES[kind]
@@ -158,7 +160,7 @@ def _layers(texts: Sequence[str], limits: Settings, changes: list[str]) -> list[
             key, eq, value = part.partition("=")
             arg = ARGS_BY_KEY.get(key.strip())
             if not eq or arg not in fields:
-                changes.append(f"layer {kept} ({kind}): {unquote(part)[:30]!r} is not one of its "
+                changes.append(f"layer {kept + 1} ({kind}): {unquote(part)[:30]!r} is not one of its "
                                f"arguments ({', '.join(f'{ARG_KEYS[a]}={a}' for a in fields)}): "
                                "left out")
                 continue
@@ -170,10 +172,21 @@ def _layers(texts: Sequence[str], limits: Settings, changes: list[str]) -> list[
     return [repair_layer(i, layer, changes) for i, layer in enumerate(state.layers)]
 
 
+def _origin(text: str, changes: list[str]) -> dict[str, str]:
+    """`from`: the job this model is trained again from (its new job's name says what
+    changed from it)."""
+    if re.fullmatch(JOB_ID_PATTERN, text):
+        return {"origin": text}
+    if text:
+        changes.append(f"from {text[:20]!r} is not a job id (12 hexadecimal digits): left out")
+    return {}
+
+
 def _settings(raw: dict[str, str], limits: Settings, catalog: DatasetCatalog,
               changes: list[str]) -> dict[str, str]:
     settings = dict(DEFAULT_SETTINGS)
     settings.update({k: v for k, v in raw.items() if k in SETTING_NAMES})
+    settings.update(_origin(raw.get("from", ""), changes))
     ids = {d.id for d in catalog.list_datasets()}
     if settings["dataset"] not in ids:
         changes.append(f"there is no dataset {settings['dataset'][:40]!r} here: using mnist")
@@ -242,7 +255,9 @@ def from_query(query: Sequence[tuple[str, str]], limits: Settings, catalog: Data
     if raw.get("job"):
         try:
             row = jobs.get(raw["job"][:64], "query.job")
-            state = BuilderState.from_job(row.dataset, row.name, row.architecture, row.training)
+            model_name = str((row.architecture or {}).get("name") or row.name)
+            state = BuilderState.from_job(row.dataset, model_name, row.architecture,
+                                          row.training, origin=row.id)
             note = (f"The architecture and settings of job {row.id} ({row.name}), seed "
                     "included: change one thing and train, then compare the two.")
             return state, changes, note

@@ -1,5 +1,5 @@
 // The Compare page: every job's curves overlaid, in the job's colour (as in the tables); the
-// address is the comparison, "show only what differs" included (`&only=differences`).
+// address is the comparison, "show only what differs" included: on unless `&only=all`.
 (function () {
   "use strict";
   function setUrl(url) {
@@ -16,21 +16,21 @@
     const only = document.getElementById("only-differences");
     if (only) {
       only.addEventListener("change", () => {
-        const p = new URLSearchParams(location.search);
-        if (only.checked) p.set("only", "differences"); else p.delete("only");
-        setUrl("/compare?" + p.toString().replace(/%2C/g, ","));
+        function keep(params) {
+          if (only.checked) params.delete("only"); else params.set("only", "all");
+          return params.toString().replace(/%2C/g, ",");
+        }
+        setUrl("/compare?" + keep(new URLSearchParams(location.search)));
         document.querySelectorAll("#compare-legend a[title^=Remove]").forEach((a) => {
-          const q = new URLSearchParams(a.search);
-          if (only.checked) q.set("only", "differences"); else q.delete("only");
-          a.search = "?" + q.toString().replace(/%2C/g, ",");
+          a.search = "?" + keep(new URLSearchParams(a.search));
         });
         const add = document.getElementById("add-job");
         let hidden = add && add.querySelector("input[name=only]");
-        if (add && only.checked && !hidden) {
+        if (add && !only.checked && !hidden) {
           hidden = document.createElement("input");
-          hidden.type = "hidden"; hidden.name = "only"; hidden.value = "differences";
+          hidden.type = "hidden"; hidden.name = "only"; hidden.value = "all";
           add.appendChild(hidden);
-        } else if (hidden && !only.checked) hidden.remove();
+        } else if (hidden && only.checked) hidden.remove();
       });
     }
   });

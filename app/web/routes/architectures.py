@@ -11,7 +11,7 @@ from app.classroom import ownership
 from app.errors import InvalidInput
 from app.networks.architecture import ArchitectureSpec, check
 from app.networks.presets import PRESETS
-from app.training import builder, builder_link
+from app.training import builder, builder_link, job_names
 from app.web.dependencies import DatasetsDep, JobsDep, QueueDep, SettingsDep, TokenDep
 from app.web.schemas import BODY_ERRORS, responses
 from app.web.schemas.architectures import PresetOut, SummaryOut, summary_out
@@ -89,7 +89,8 @@ async def builder_train(request: Request, settings: SettingsDep, datasets: Datas
                                           {"v": view, "link": builder_link.url(view.state)})
     token, _ = token_or_new(token)
     try:
-        row = jobs.create(builder.job_request(view), ownership.owner_hash(token))
+        row = jobs.create(job_names.named_job_request(view, settings, datasets, jobs),
+                          ownership.owner_hash(token))
     except ValidationError as exc:
         view.general[:] = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                            for e in exc.errors(include_url=False)]

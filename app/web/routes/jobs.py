@@ -295,10 +295,11 @@ def job_cancel(job_id: JobPath, request: Request, jobs: JobsDep, token: TokenDep
 @pages.get("/compare", response_class=HTMLResponse)
 def compare_page(request: Request, jobs: JobsDep, settings: SettingsDep, datasets: DatasetsDep,
                  token: TokenDep) -> Response:
-    """`/compare?jobs=a,b,c` (and `&only=differences`): the URL is the comparison. Ticked
-    boxes (`jobs=a&jobs=b`) come back to that one canonical form. A link naming jobs that
-    are not here (or twice, or too many) opens with the ones that can be compared, and
-    says what it left out."""
+    """`/compare?jobs=a,b,c`: the URL is the comparison. It shows only the settings that
+    differ unless `&only=all` asks for every setting (`only=differences`, which release 0.2
+    wrote for it, is still read). Ticked boxes (`jobs=a&jobs=b`) come back to that one
+    canonical form. A link naming jobs that are not here (or twice, or too many) opens with
+    the ones that can be compared, and says what it left out."""
     picked = request.query_params.getlist("jobs")
     ids = [p.strip() for value in picked for p in value.split(",") if p.strip()]
     canonical = ",".join(dict.fromkeys(ids))
@@ -315,13 +316,13 @@ def compare_page(request: Request, jobs: JobsDep, settings: SettingsDep, dataset
             return False
 
     ids, changes = comparison.repair_ids(ids, settings.max_compare_jobs, exists)
-    if only not in ("", "differences"):
-        changes.append(f"only {only[:20]!r} is not \"differences\": showing every setting")
-        only = ""
+    if only not in ("", "differences", "all"):
+        changes.append(f"only {only[:20]!r} is not \"all\": showing only what differs")
+    every = only == "all"
     context: dict[str, Any] = {
         "active": "jobs", "ids": ids, "error": None, "cmp": None, "changes": changes,
-        "recent": jobs.list_jobs(limit=30), "colours": JOB_COLOURS, "only": only == "differences",
-        "link": "/compare?" + urlencode({"jobs": ",".join(ids), **({"only": only} if only else {})},
+        "recent": jobs.list_jobs(limit=30), "colours": JOB_COLOURS, "only": not every,
+        "link": "/compare?" + urlencode({"jobs": ",".join(ids), **({"only": "all"} if every else {})},
                                         safe=",") if ids else "/compare"}
     if len(ids) >= 2:
         try:
