@@ -3,6 +3,7 @@ predicted with its class names; every kind of bad zip refused with nothing store
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 import zipfile
@@ -276,3 +277,34 @@ def test_a_zip_member_cannot_expand_past_what_it_declares(tmp_path):
         assert info.file_size == 120
         with pytest.raises(zipfile.BadZipFile), zf.open(info) as f:
             assert len(f.read(10_000_000)) <= 121
+
+
+def test_an_upload_waits_for_another_only_when_there_is_one(limited):
+    """The first and only upload starts at once and says so; one that comes while another
+    is being processed says it waits for it (it once said so of every upload)."""
+    dc, uploads = limited.client, limited.services.dataset_uploads
+
+    def page_upload(name: str) -> httpx.Response:
+        return dc.post("/datasets/upload", data={"name": name},
+                       files={"file": ("pets.zip", zip_bytes(two_classes()), "application/zip")})
+
+    first = page_upload("first pets")
+    assert first.status_code == 200, first.text
+    assert "waiting for another upload" not in first.text and "Processing" in first.text
+    first_id = re.search(r'hx-get="/datasets/([^/]+)/progress"', first.text)
+    assert uploads._turn.acquire(timeout=60)  # busy, as while another zip is processed
+    try:
+        second = page_upload("second pets")
+        second_id = re.search(r'hx-get="/datasets/([^/]+)/progress"', second.text).group(1)
+        deadline = time.monotonic() + 10
+        while uploads.store.row(second_id).progress["phase"] != "queued":
+            assert time.monotonic() < deadline, uploads.store.row(second_id).progress
+            time.sleep(0.05)
+        assert "waiting for another upload to finish" in dc.get(
+            f"/datasets/{second_id}/progress").text
+    finally:
+        uploads._turn.release()
+    for dataset_id in (first_id.group(1) if first_id else None, second_id):
+        if dataset_id and uploads.wait(dataset_id, timeout=60) is not None:
+            assert uploads.store.row(dataset_id).status == "ready"
+            dc.delete(f"/api/datasets/{dataset_id}")

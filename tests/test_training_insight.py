@@ -403,6 +403,7 @@ def test_drag_the_epoch_slider_and_compare_two_jobs(seeded, browser, srv):
         expect(replay).to_have_attribute("data-epoch", "2")  # the last frame first
         kernel = pg.locator("#replay-kernels img").first
         trained = kernel.get_attribute("src")
+        pg.locator("#epoch-slider").scroll_into_view_if_needed()  # below the results
         box = pg.locator("#epoch-slider").bounding_box()
         pg.mouse.move(box["x"] + box["width"] - 3, box["y"] + box["height"] / 2)
         pg.mouse.down()

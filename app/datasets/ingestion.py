@@ -101,8 +101,13 @@ class DatasetUploads:
 
     def _run(self, dataset_id: str, path: Path, done: threading.Event) -> None:
         try:
-            while not self._turn.acquire(timeout=10):
-                self.store.touch(dataset_id)  # waiting behind another: not stale
+            # A dataset starts as "starting"; only one that must wait for another upload's
+            # ingestion is "queued" (and says so), until its turn comes.
+            if not self._turn.acquire(blocking=False):
+                self.store.phase(dataset_id, "queued")
+                while not self._turn.acquire(timeout=10):
+                    self.store.touch(dataset_id)  # waiting behind another: not stale
+                self.store.phase(dataset_id, "starting")
             try:
                 env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
                 env.update(self.settings.as_environment())

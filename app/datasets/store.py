@@ -118,7 +118,7 @@ class DatasetStore:
             test_fraction=options.test_fraction, on_bad_file=options.on_bad_file,
             seed=options.seed, class_names=class_names, train_counts=counts,
             test_counts=[0] * len(counts), report={},
-            progress={"phase": "queued", "done": 0, "total": sum(counts)},
+            progress={"phase": "starting", "done": 0, "total": sum(counts)},
             error=None, created=now, updated=now)
         with self.database.begin() as s:
             s.add(row)
@@ -130,6 +130,12 @@ class DatasetStore:
                                                DatasetRow.status == "processing")
                       .values(progress={"phase": phase, "done": done, "total": total},
                               updated=utcnow()))
+
+    def phase(self, dataset_id: str, phase: str) -> None:
+        """A new phase before any image is done (waiting its turn, starting)."""
+        row = self.row(dataset_id)
+        if row is not None:
+            self.progress(dataset_id, phase, 0, int((row.progress or {}).get("total", 0)))
 
     def touch(self, dataset_id: str) -> None:
         """Still waiting its turn: not stale."""

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from app.datasets.catalog import DatasetCatalog
 from app.errors import InvalidInput, Unavailable
 from app.networks.architecture import ArchitectureSpec, check
+from app.networks.explain.graph import Graph
 from app.networks.inference import LoadedModels
 from app.networks.registry import ModelInfo, Registry
 
@@ -66,15 +67,28 @@ def model_card(info: ModelInfo, dataset_label: str | None = None) -> dict[str, A
     }
 
 
+def file_layers(model: Any, input_shape: tuple[int, int, int], model_id: str
+                ) -> list[dict[str, Any]]:
+    """A loaded model's layers (and operations), read from the model itself as
+    `model.summary()` lists them: name, type, output shape, parameters (every weight,
+    trainable or not, as Keras counts them). For a model whose file recorded no
+    architecture spec: one uploaded from anywhere."""
+    graph = Graph(model, input_shape, model_id)
+    return [{"name": n.name, "type": n.type, "output_shape": [None, *n.shape],
+             "params": int(sum(w.size for w in graph.weights[n.index]))}
+            for n in graph.nodes[1:]]
+
+
 def _pct(v: float | None) -> str:
     return "—" if v is None else f"{v * 100:.2f}%"
 
 
 def card_markdown(card: dict[str, Any]) -> str:
     """The model card for people, as Markdown."""
+    data = card["dataset"]
     lines = [f"# {card['name']} (`{card['id']}`)", "",
-             f"- Dataset: {card['dataset']['label']} ({card['dataset']['id']}), classes: "
-             f"{', '.join(card['dataset']['classes'])}",
+             (f"- Dataset: {data['label']} ({data['id']}), classes: " if data["id"] else
+              "- Classes: ") + ", ".join(data["classes"]),
              f"- Input: {' × '.join(str(d) for d in card['input_shape'])}",
              f"- Parameters: {card['total_params']:,}" if card["total_params"] else "- Parameters: —",
              f"- Test accuracy: {_pct(card['test_accuracy'])}",
@@ -134,7 +148,17 @@ class Exports:
             return dataset_id
 
     def card(self, info: ModelInfo) -> dict[str, Any]:
-        return model_card(info, self.dataset_label(info.dataset))
+        """The model card; for a model that recorded no architecture (an upload), the
+        layers read from its file."""
+        card = model_card(info, self.dataset_label(info.dataset) if info.dataset else "")
+        if not card["layers"]:
+            try:
+                loaded = self.models.get(info.id)
+            except Unavailable:  # a file that cannot be loaded: the card says what it can
+                return card
+            card["layers"] = file_layers(loaded.model, info.input_shape, info.id)
+            card["total_params"] = sum(r["params"] for r in card["layers"])
+        return card
 
     def download(self, model_id: str, fmt: Format, field: str = "model_id") -> Download:
         info = self.registry.get(model_id, field)

@@ -1,9 +1,11 @@
 // Loss and accuracy curves with Chart.js, shared by the job, model and compare pages.
 // A series is one job: {label, colour, valColour, batches, steps: [{step, loss, accuracy}],
-// history: [{epoch, loss, accuracy, val_loss, val_accuracy}], now: {step, loss, accuracy}}.
-// The x axis is in epochs: step s of an epoch of b batches is at s / b. Per step: the running
-// mean Keras' progress bar shows (a solid line); each epoch's end: training (dots) and
-// validation (a dashed line with dots).
+// history: [{epoch, loss, accuracy, val_loss, val_accuracy}]}.
+// The x axis is in epochs: step s of an epoch of b batches is at s / b. Per step: each
+// batch's own value, smoothed over about a fiftieth of an epoch (app/training/trainer.py
+// StepLog: no jump where an epoch starts), a solid line; each epoch's end: the epoch's mean
+// as Keras reports it (dots) and validation (a dashed line with diamonds). Each has its own
+// mark in the legend.
 (function () {
   "use strict";
   const charts = new Map();
@@ -11,14 +13,8 @@
   function stepPoints(series, key) {
     const b = series.batches || 0;
     if (!b) return [];
-    const pts = (series.steps || []).filter(p => p[key] !== null && p[key] !== undefined)
+    return (series.steps || []).filter(p => p[key] !== null && p[key] !== undefined)
       .map(p => ({ x: p.step / b, y: p[key] }));
-    const now = series.now;
-    if (now && now.step && now[key] !== null && now[key] !== undefined &&
-        (!pts.length || now.step / b > pts[pts.length - 1].x)) {
-      pts.push({ x: now.step / b, y: now[key] });
-    }
-    return pts;
   }
 
   function datasets(all, key) {
@@ -26,10 +22,12 @@
     for (const s of all) {
       const history = s.history || [];
       const name = all.length > 1 ? s.label + ": " : "";
-      out.push({ label: name + "training (per step)", data: stepPoints(s, key), borderColor: s.colour,
-                 backgroundColor: s.colour, pointRadius: 0, borderWidth: 1.5, tension: 0 });
-      out.push({ label: name + "training (epoch end)", data: history.filter(h => key in h).map(h => ({ x: h.epoch, y: h[key] })),
-                 borderColor: s.colour, backgroundColor: s.colour, showLine: false, pointRadius: 4 });
+      out.push({ label: name + "training, per batch (smoothed)", data: stepPoints(s, key),
+                 borderColor: s.colour, backgroundColor: s.colour, pointRadius: 0, borderWidth: 1.5,
+                 tension: 0, pointStyle: "line" });
+      out.push({ label: name + "training, epoch mean", data: history.filter(h => key in h).map(h => ({ x: h.epoch, y: h[key] })),
+                 borderColor: s.colour, backgroundColor: s.colour, showLine: false, pointRadius: 4,
+                 pointStyle: "circle" });
       const val = history.filter(h => ("val_" + key) in h).map(h => ({ x: h.epoch, y: h["val_" + key] }));
       if (val.length) {
         const c = s.valColour || s.colour;
@@ -54,7 +52,8 @@
           scales: { x: { type: "linear", min: 0, title: { display: true, text: "epoch" } },
                     y: { title: { display: true, text: key } } },
           // Several jobs: the page's own legend names their colours.
-          plugins: { legend: { display: all.length === 1, labels: { boxWidth: 14 } } },
+          plugins: { legend: { display: all.length === 1,
+                               labels: { usePointStyle: true, pointStyleWidth: 22, boxHeight: 8 } } },
         },
       });
       charts.set(canvasId, chart);

@@ -22,7 +22,6 @@
       label: d.name || "job", colour: "#2454c5", valColour: "#d6604d",
       batches: Number(d.batches || 0), steps: window.Curves.parse(d.steps, []),
       history: window.Curves.parse(d.history, []),
-      now: d.status === "running" ? { step: Number(d.step || 0), loss: num(d.loss), accuracy: num(d.accuracy) } : null,
     }]);
     if (FINISHED.includes(d.status)) {
       const cancel = document.getElementById("job-cancel");
@@ -33,8 +32,6 @@
       loadFrames();
     }
   }
-
-  function num(v) { return v === undefined || v === "" ? null : Number(v); }
 
   function loadFrames() {
     const replay = document.getElementById("replay");

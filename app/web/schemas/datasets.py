@@ -66,7 +66,8 @@ class IngestReport(BaseModel):
 
 
 class IngestProgress(BaseModel):
-    phase: str = Field(description="queued, decoding, splitting, storing or ready.")
+    phase: str = Field(description="starting, queued (waiting for another upload's "
+                       "processing to end), decoding, splitting, storing or ready.")
     done: int
     total: int
 
