@@ -67,6 +67,9 @@ def test_a_real_architecture_is_accepted_predicted_and_explained(name, client, t
     item = r.json()
     assert item["input_range"] == input_range and item["input_shape"] == [SIDE, SIDE, 3]
     model_id = item["id"]
+    card = client.get(f"/models/{model_id}").text  # the model card says which pixels it reads
+    shown = {"-1-1": "−1–1", "0-255": "0–255"}[input_range]
+    assert f'<dd id="model-range">{shown} ' in card
 
     # /predict with a photo: what Keras gives for the photo in the model's range.
     png, unit = photo()

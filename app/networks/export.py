@@ -29,6 +29,7 @@ from app.errors import InvalidInput, Unavailable
 from app.networks.architecture import ArchitectureSpec, check
 from app.networks.explain.graph import Graph
 from app.networks.inference import LoadedModels
+from app.networks.ranges import range_label
 from app.networks.registry import ModelInfo, Registry
 
 Format = Literal["keras", "tflite", "savedmodel"]
@@ -52,12 +53,14 @@ def model_card(info: ModelInfo, dataset_label: str | None = None) -> dict[str, A
         total = summary.total_params
     per_class = training.pop("per_class_accuracy", None)
     training.pop("history", None)
+    training.pop("input_range", None)  # an upload's: said below, not a training setting
     seconds = training.pop("seconds", None)
     return {
         "id": info.id, "name": info.name, "created": info.created, "shipped": info.shipped,
         "dataset": {"id": info.dataset, "label": dataset_label or info.dataset,
                     "classes": list(info.class_names)},
         "input_shape": list(info.input_shape),
+        "input_range": info.input_range, "input_range_label": range_label(info.input_range),
         "architecture": architecture, "layers": layers, "total_params": total,
         "training": training, "seed": training.get("seed"), "training_seconds": seconds,
         "test_accuracy": info.test_accuracy, "test_loss": meta.get("test_loss"),
@@ -89,7 +92,8 @@ def card_markdown(card: dict[str, Any]) -> str:
     lines = [f"# {card['name']} (`{card['id']}`)", "",
              (f"- Dataset: {data['label']} ({data['id']}), classes: " if data["id"] else
               "- Classes: ") + ", ".join(data["classes"]),
-             f"- Input: {' × '.join(str(d) for d in card['input_shape'])}",
+             f"- Input: {' × '.join(str(d) for d in card['input_shape'])}, pixels in "
+             f"{card['input_range_label']}",
              f"- Parameters: {card['total_params']:,}" if card["total_params"] else "- Parameters: —",
              f"- Test accuracy: {_pct(card['test_accuracy'])}",
              f"- Trained: {card['created']}"
