@@ -1,8 +1,10 @@
 """The shipped model served by this server, by LitServe and by MLServer, in one run, with
 the same client and the same images (DESIGN.md: ahead of both peers on throughput and p50).
 
-Each server runs alone on the machine with the client, as its own documentation
-recommends for a Keras or LiteRT model on CPU:
+The three servers are started together and stay idle but for their turn: the workloads
+take turns in rotation (`--rounds`), so that whatever else the machine does at the time
+falls on all of them alike. Each is served as its own documentation recommends for a
+Keras or LiteRT model on CPU:
 - this server: `cnn-playground serve` (no training worker: CNNPG_WORKERS=0);
 - LitServe: a `LitAPI` (setup, decode_request, predict, encode_response) running the
   model's LiteRT flatbuffer, `LitServer(accelerator="cpu", workers_per_device=<cores>)`
@@ -25,7 +27,7 @@ It prints requests per second, p50 and p99 for each, then /predict against /heal
 this server (sequential, interleaved: the DESIGN.md budget, 2× the median) with the
 server's own time from its Server-Timing header.
 
-Run: .venv/bin/python bench/serving.py [--seconds 20] [--only ours,litserve,mlserver]
+Run: .venv/bin/python bench/serving.py [--seconds 24] [--rounds 4] [--only ours,litserve,mlserver]
 """
 
 from __future__ import annotations
@@ -260,19 +262,26 @@ def client_main(spec_file: str) -> None:
 
 def load(port: int, requests: list[bytes], connections: int, warmup: float, seconds: float,
          work: Path) -> dict:
+    """One client run (its own process): every latency, this server's own times, errors."""
     spec = work / "client.pickle"
     spec.write_bytes(pickle.dumps({"host": "127.0.0.1", "port": port, "requests": requests,
                                    "connections": connections, "warmup": warmup,
                                    "seconds": seconds}))
     out = subprocess.run([sys.executable, __file__, "--client", str(spec)], capture_output=True,
                          text=True, check=True, timeout=warmup + seconds + 120)
-    result = json.loads(out.stdout)
-    lat = np.array(result["latencies"]) * 1e3
-    served = result["server_ms"]
-    return {"rps": len(lat) / result["seconds"], "p50": float(np.percentile(lat, 50)),
-            "p99": float(np.percentile(lat, 99)), "errors": result["errors"], "n": len(lat),
-            "server_p50": float(np.percentile(served, 50)) if served else None,
-            "server_p99": float(np.percentile(served, 99)) if served else None}
+    return json.loads(out.stdout)
+
+
+def summary(runs: list[dict]) -> dict:
+    """The runs of one workload (one per round) taken together."""
+    lat = np.concatenate([r["latencies"] for r in runs]) * 1e3
+    served = np.concatenate([r["server_ms"] for r in runs])
+    seconds = sum(r["seconds"] for r in runs)
+    return {"rps": len(lat) / seconds, "p50": float(np.percentile(lat, 50)),
+            "p99": float(np.percentile(lat, 99)), "errors": sum(r["errors"] for r in runs),
+            "n": len(lat),
+            "server_p50": float(np.percentile(served, 50)) if len(served) else None,
+            "server_p99": float(np.percentile(served, 99)) if len(served) else None}
 
 
 # ------------------------------------------------------------------ the servers
@@ -392,11 +401,20 @@ def healthz_ratio(port: int, png: bytes, n: int) -> str:
 # ------------------------------------------------------------------ the run
 
 
+def line(server: str, what: str, r: dict) -> str:
+    own = (f"  (its own time p50 {r['server_p50']:.2f} ms, p99 {r['server_p99']:.2f} ms)"
+           if r["server_p50"] is not None else "")
+    return (f"{server:9s} {what:26s} {r['rps']:7.1f} req/s  p50 {r['p50']:6.1f} ms  "
+            f"p99 {r['p99']:7.1f} ms  errors {r['errors']}{own}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--client", help=argparse.SUPPRESS)
-    parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--seconds", type=float, default=24, help="measured per workload, in all")
+    parser.add_argument("--rounds", type=int, default=4, help="the workloads take turns this "
+                        "many times, so that whatever else the machine does falls on all alike")
+    parser.add_argument("--warmup", type=float, default=2, help="unmeasured, before each turn")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--only", default="ours,litserve,mlserver")
     parser.add_argument("--healthz-requests", type=int, default=300)
@@ -407,39 +425,53 @@ def main() -> None:
     x, _ = mnist_test()
     pngs = [as_canvas_png(d) for d in x[:64]]
     xs = (x[:64] / 255.0).astype(np.float32)[..., None]
-    rows: list[tuple[str, str, dict]] = []
-    ratio = ""
+    servers = args.only.split(",")
+    started = time.monotonic()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         tflite = work / f"{MODEL}.tflite"
-        for server in args.only.split(","):
-            port = free_port()
-            if server != "ours":
-                ensure_tflite(tflite)
-            proc = start(server, port, work, tflite)
-            try:
+        if servers != ["ours"]:
+            ensure_tflite(tflite)
+        procs: dict[str, tuple[subprocess.Popen, int]] = {}
+        try:
+            for server in servers:  # all up at once, idle but for their turn
+                port = free_port()
+                procs[server] = (start(server, port, work, tflite), port)
+            for server, (proc, port) in procs.items():
                 wait_ready(server, port, proc, work)
-                if server == "ours":
-                    ratio = healthz_ratio(port, pngs[0], args.healthz_requests)
-                for what, reqs in workloads(server, f"127.0.0.1:{port}", pngs, xs).items():
-                    result = load(port, reqs, args.connections, args.warmup, args.seconds, work)
-                    rows.append((server, what, result))
-                    own = (f"  (its own time p50 {result['server_p50']:.2f} ms, p99 "
-                           f"{result['server_p99']:.2f} ms)" if result["server_p50"] else "")
-                    print(f"{server:9s} {what:26s} {result['rps']:7.1f} req/s  p50 "
-                          f"{result['p50']:6.1f} ms  p99 {result['p99']:7.1f} ms  "
-                          f"errors {result['errors']}{own}", flush=True)
-            finally:
+            ratio = healthz_ratio(procs["ours"][1], pngs[0], args.healthz_requests) \
+                if "ours" in procs else ""
+            targets = [(server, what, port, reqs) for server, (_, port) in procs.items()
+                       for what, reqs in workloads(server, f"127.0.0.1:{port}", pngs, xs).items()]
+            runs: dict[tuple[str, str], list[dict]] = {(s, w): [] for s, w, _, _ in targets}
+            for turn in range(args.rounds):
+                for server, what, port, reqs in targets:
+                    run = load(port, reqs, args.connections, args.warmup,
+                               args.seconds / args.rounds, work)
+                    runs[(server, what)].append(run)
+                    print(f"round {turn + 1}: " + line(server, what, summary([run])), flush=True)
+        finally:
+            for proc, _ in procs.values():
                 stop(proc)
-    print(f"\n{args.connections} connections, {args.seconds:.0f} s each after {args.warmup:.0f} s "
-          f"of warm-up, {os.cpu_count()} cores, client on the same machine\n")
-    print("| server | input | requests/s | p50 | p99 | errors |\n| --- | --- | --- | --- | --- | --- |")
+    print(f"\n{args.connections} connections; each workload {args.seconds:.0f} s measured, in "
+          f"{args.rounds} turns taken in rotation ({args.warmup:.0f} s of warm-up before each); "
+          f"{os.cpu_count()} cores, the client on the same machine; load average "
+          f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after; "
+          f"{(time.monotonic() - started) / 60:.1f} min in all\n")
     names = {"ours": "CNN Playground", "litserve": "LitServe 0.2.19", "mlserver": "MLServer 1.7.1"}
-    for server, what, r in rows:
+    print("| server | input | requests/s | p50 | p99 | errors |\n| --- | --- | --- | --- | --- | --- |")
+    for (server, what), server_runs in runs.items():
+        r = summary(server_runs)
         print(f"| {names[server]} | {what} | {r['rps']:.0f} | {r['p50']:.1f} ms | {r['p99']:.1f} ms "
               f"| {r['errors']} |")
+    for (server, what), server_runs in runs.items():
+        r = summary(server_runs)
+        if r["server_p50"] is not None:
+            print(f"\n{names[server]}, {what}: its own time (Server-Timing) p50 "
+                  f"{r['server_p50']:.2f} ms, p99 {r['server_p99']:.2f} ms", end="")
     if ratio:
-        print(f"\n{ratio}")
+        print(f"\n\n{ratio}")
 
 
 if __name__ == "__main__":
