@@ -20,6 +20,7 @@ import numpy as np
 from app.errors import InvalidInput
 from app.imaging.palette_png import signed_channel_urls
 from app.imaging.rendering import SignedScale, data_url, png_bytes
+from app.networks.explain import occlusion
 from app.networks.explain import saliency as sal
 from app.networks.explain.graph import Graph, Node
 from app.networks.layers.base import Neuron, Place
@@ -63,6 +64,7 @@ class Explainer(Graph):
         everything = keras.Model(model.inputs[0], outputs)
         self._forward = tf.function(lambda x: everything(x, training=False)).get_concrete_function(spec)
         self._tf = tf
+        self.keras_input = model.inputs[0]  # what occlusion's traced scores read
         self.cam = sal.cam_node(self)
         self._gradients = sal.trace_gradients(self, model, self.cam)
 
@@ -135,22 +137,27 @@ class Explainer(Graph):
     # ------------------------------------------------------------------- saliency
 
     def saliency(self, x: np.ndarray, method: str, cls: int | None, *,
-                 outputs: list[np.ndarray] | None = None, overlay: bool = True) -> sal.Saliency:
-        """Grad-CAM (the chosen layer's maps weighted by their mean gradient) or the input
-        gradient, for class `cls` (default: the predicted one), at the input's size. A
-        caller that already has `forward(x)` passes it as `outputs`; `overlay=False` leaves
-        the overlay picture out (an empty string)."""
+                 outputs: list[np.ndarray] | None = None, overlay: bool = True,
+                 patch: int | None = None, stride: int | None = None) -> sal.Saliency:
+        """Grad-CAM (the chosen layer's maps weighted by their mean gradient), the input
+        gradient, or occlusion (a grey `patch` slid by `stride` pixels: occlusion.py), for
+        class `cls` (default: the predicted one), at the input's size. A caller that already
+        has `forward(x)` passes it as `outputs`; `overlay=False` leaves the overlay picture
+        out (an empty string)."""
         outs = outputs if outputs is not None else self.forward(x)
         probs = outs[self.output_index].reshape(-1)
         label = int(np.argmax(probs))
         k = label if cls is None else cls
         sal.check_class(k, len(probs), self.info.id)
-        if method == "gradcam" and self.cam is None:
-            raise InvalidInput("method", f"{self.info.id} has no layer with maps for Grad-CAM; "
-                               'use "gradient"')
-        result = self._gradients(self._tf.constant(x[None], dtype=self._tf.float32),
-                                 self._tf.constant(k, dtype=self._tf.int32))
-        heat = sal.heatmap(method, result, self, self.cam)
+        if method == "occlusion":
+            heat = occlusion.heatmap(self, x, k, *occlusion.geometry(x.shape, patch, stride))
+        else:
+            if method == "gradcam" and self.cam is None:
+                raise InvalidInput("method", f"{self.info.id} has no layer with maps for "
+                                   'Grad-CAM; use "gradient" or "occlusion"')
+            result = self._gradients(self._tf.constant(x[None], dtype=self._tf.float32),
+                                     self._tf.constant(k, dtype=self._tf.int32))
+            heat = sal.heatmap(method, result, self, self.cam)
         layer_name = self.cam.name if method == "gradcam" and self.cam else None
         shown = sal.overlay_url(to_unit(x, self.info), heat) if overlay else ""
         return sal.Saliency(k, self.class_name(k), method, layer_name, heat, shown, label,

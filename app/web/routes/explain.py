@@ -19,6 +19,7 @@ from app.errors import InvalidInput
 from app.imaging.decoding import DATA_URL_PATTERN
 from app.imaging.rendering import heat_legend_url
 from app.networks import explain
+from app.networks.explain import occlusion
 from app.networks.explain import view as explain_view
 from app.networks.explain.link import ExplainContext, ExplainLink
 from app.networks.explain.outline import collapsed, outline
@@ -112,13 +113,19 @@ async def explain_neuron(model_id: ModelPath, body: NeuronRequest, registry: Reg
 async def explain_saliency(model_id: ModelPath, body: SaliencyRequest, registry: RegistryDep,
                            models: ModelsDep, model_inputs: InputsDep) -> Any:
     """What the network looked at, for the predicted class or `class`: Grad-CAM (the last
-    convolution's maps weighted by the class score's mean gradient) or the input gradient,
-    as a heatmap at the input's size and an overlay."""
+    convolution's maps weighted by the class score's mean gradient), the input gradient,
+    or occlusion (a grey `patch` slid by `stride` pixels; the drop in the class score), as
+    a heatmap at the input's size and an overlay."""
     s = await run_in_threadpool(_on_input, model_id, body, registry, models, model_inputs,
-                                lambda ex, x: ex.saliency(x, body.method, body.class_))
+                                lambda ex, x: ex.saliency(x, body.method, body.class_,
+                                                          patch=body.patch, stride=body.stride))
+    patch = stride = None
+    if body.method == "occlusion":
+        patch, stride = occlusion.geometry(s.heatmap.shape, body.patch, body.stride)
     return SaliencyResponse(class_=s.cls, class_name=s.class_name, method=body.method,
                             layer=s.layer, heatmap=np.round(s.heatmap.astype(np.float64), 4).tolist(),
-                            overlay=s.overlay, label=s.label, probability=s.probability)
+                            overlay=s.overlay, label=s.label, probability=s.probability,
+                            patch=patch, stride=stride)
 
 
 pages = APIRouter(include_in_schema=False)

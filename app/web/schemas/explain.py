@@ -29,11 +29,22 @@ class NeuronRequest(ExplainRequest):
         None, description="[row, col] in a 3-D output; left out for a vector (Dense) unit.")
 
 
+SaliencyMethod = Literal["gradcam", "gradient", "occlusion"]
+Pixels = Annotated[int, Field(ge=1, le=4096, strict=True)]
+
+
 class SaliencyRequest(ExplainRequest):
-    method: Literal["gradcam", "gradient"] = Field(
-        "gradcam", description="Grad-CAM on the last convolution, or the input gradient.")
+    method: SaliencyMethod = Field(
+        "gradcam", description="Grad-CAM on the last convolution, the input gradient, or "
+        "occlusion (a grey patch slid over the input: the drop in the class score).")
     class_: Annotated[Index | SkipJsonSchema[None], NotNull] = Field(
         None, alias="class", description="The class to explain (default: the predicted one).")
+    patch: Annotated[Pixels | SkipJsonSchema[None], NotNull] = Field(
+        None, description="Occlusion: the grey square's side in pixels (default: a quarter of "
+        "the input's shorter side).")
+    stride: Annotated[Pixels | SkipJsonSchema[None], NotNull] = Field(
+        None, description="Occlusion: how far the square moves each time, in pixels (default: "
+        "a third of the patch).")
 
 
 class PredictionOut(BaseModel):
@@ -148,9 +159,11 @@ class SaliencyResponse(BaseModel):
 
     class_: int = Field(alias="class")
     class_name: str
-    method: Literal["gradcam", "gradient"]
+    method: SaliencyMethod
     layer: str | None = Field(description="The convolution Grad-CAM used.")
     heatmap: list[list[float]] = Field(description="H×W numbers in [0, 1], the input's size.")
     overlay: str = Field(description="The heatmap over the input, as a PNG data URL.")
     label: int = Field(description="The predicted class.")
     probability: float = Field(description="The probability of `class`.")
+    patch: int | None = Field(None, description="Occlusion: the patch's side, in pixels.")
+    stride: int | None = Field(None, description="Occlusion: its stride, in pixels.")
