@@ -26,6 +26,7 @@ from app.web.routes import (
     explain,
     health,
     inference_protocol,
+    insight,
     jobs,
     kernel_lab,
     lessons,
@@ -40,7 +41,7 @@ from app.web.timing import ServerTiming
 
 # One module per resource, each with its API and page routers side by side in `router`.
 RESOURCES = (health, predict, serving, inference_protocol, kernel_lab, architectures, jobs,
-             models, datasets, explain, draw, classes, lessons, pages, share)
+             models, datasets, explain, insight, draw, classes, lessons, pages, share)
 
 
 @asynccontextmanager
