@@ -92,6 +92,26 @@ class Settings(BaseSettings):
     heartbeat_timeout: float = Field(
         20.0, ge=2, description="Seconds without a heartbeat before a running job is failed."
     )
+    # Class scale (app/training/scheduler.py, app/classroom/quotas.py).
+    worker_jobs: int = Field(
+        40, ge=1, le=1000, description="Jobs one worker process trains at once, in turn (a "
+        "few batches each); more wait in the queue.")
+    time_slice: float = Field(
+        0.25, ge=0.01, le=60, description="Seconds of training a job gets per turn when a "
+        "worker trains several in turn.")
+    visitor_jobs: int = Field(
+        4, ge=0, description="Jobs visitors (everyone not in an open class, nor its teacher, "
+        "nor the administrator) may have waiting or training, all of them together; 0: only "
+        "class members and the administrator may train.")
+    visitor_storage_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="Models and datasets all visitors together may "
+        "keep stored.")
+    member_storage_bytes: int = Field(
+        128 * 1024 * 1024, ge=0, description="Models and datasets each class member (and "
+        "teacher) may keep stored.")
+    storage_bytes: int = Field(
+        8 * 1024 * 1024 * 1024, ge=0, description="Models and datasets the server keeps in "
+        "all (shipped models not counted).")
     lab_max_side: int = Field(
         1024, ge=16, description="Uploads are scaled down to this side before filtering."
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.classroom.classes import Classes
+from app.classroom.quotas import Quotas
 from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
 from app.datasets.ingestion import DatasetUploads
@@ -41,6 +42,7 @@ class Services:
     classes: Classes
     lab_uploads: LabUploads
     inputs: ModelInputs
+    quotas: Quotas
 
     @classmethod
     def build(cls, settings: Settings, runner: JobRunner | None = None) -> Services:
@@ -50,20 +52,23 @@ class Services:
         registry = Registry(database, settings.models_dir or MODELS_DIR,
                             settings.data_dir / "model-cache", settings.model_cache_bytes)
         models = LoadedModels(registry, settings.max_loaded_models, settings.inference_threads)
+        quotas = Quotas(database, settings)
+        jobs = JobStore(database, settings, datasets, quotas)
         return cls(
             settings=settings,
             database=database,
             registry=registry,
             models=models,
-            jobs=JobStore(database, settings, datasets),
+            jobs=jobs,
             queue=JobQueue(settings, runner),
             datasets=datasets,
             dataset_uploads=DatasetUploads(settings, store, datasets),
             timelapses=Timelapses(database),
             exports=Exports(registry, models, datasets),
-            classes=Classes(database, settings),
+            classes=Classes(database, settings, jobs.queue),
             lab_uploads=LabUploads(settings.data_dir / "lab-uploads", settings.lab_uploads),
             inputs=ModelInputs(settings, datasets),
+            quotas=quotas,
         )
 
     def close(self) -> None:

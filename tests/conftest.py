@@ -175,8 +175,11 @@ def playground_app(data_dir: Path, **settings: Any) -> Iterator[Playground]:
 
 @pytest.fixture(scope="session")
 def playground(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Playground]:
-    """The session's application: one worker process, the administrator token ADMIN."""
-    with playground_app(tmp_path_factory.mktemp("session"), workers=1, admin_token=ADMIN) as pg:
+    """The session's application: one worker process (which trains up to CNNPG_WORKER_JOBS
+    jobs at once, in turn), the administrator token ADMIN."""
+    # Tests submit as many anonymous clients: the visitors' quota is tested on its own.
+    with playground_app(tmp_path_factory.mktemp("session"), workers=1, admin_token=ADMIN,
+                        visitor_jobs=1000) as pg:
         yield pg
 
 

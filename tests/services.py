@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,27 +20,36 @@ from tests.conftest import free_port
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
-@pytest.fixture
-def redis_url(tmp_path):
+@contextmanager
+def redis_server(folder: Path, bind: tuple[str, ...] = ("127.0.0.1",)) -> Iterator[int]:
+    """A Redis listening on these addresses (only loopback, unless told): its port."""
     if not os.path.exists(REDIS):
         pytest.fail("redis-server is missing: the test command installs Debian's redis-server")
     port = free_port()
-    proc = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)],
+    proc = subprocess.Popen([REDIS, "--port", str(port), "--bind", *bind, "--save", "",
+                             "--appendonly", "no", "--dir", str(folder),
+                             "--protected-mode", "no" if len(bind) > 1 else "yes"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"redis://127.0.0.1:{port}/0"
     import redis
 
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            if redis.Redis.from_url(url).ping():
+            if redis.Redis.from_url(f"redis://127.0.0.1:{port}/0").ping():
                 break
         except redis.ConnectionError:
             time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    try:
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    with redis_server(tmp_path) as port:
+        yield f"redis://127.0.0.1:{port}/0"
 
 
 def as_postgres(cmd: list[str]) -> list[str]:
@@ -46,8 +57,11 @@ def as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
-@pytest.fixture
-def postgres_url():
+@contextmanager
+def postgres_server(listen: tuple[str, ...] = ("127.0.0.1",), trusted: tuple[str, ...] = ()
+                    ) -> Iterator[int]:
+    """A PostgreSQL listening on these addresses, trusting loopback and the `trusted`
+    networks (CIDR): its port."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not found:
         pytest.fail("PostgreSQL is missing: the test command installs Debian's postgresql")
@@ -64,11 +78,22 @@ def postgres_url():
     port = free_port()
     subprocess.run(as_postgres([f"{bindir}/initdb", "-D", str(data), "-U", "postgres",
                                 "--auth=trust"]), check=True, capture_output=True)
+    if trusted:
+        with (data / "pg_hba.conf").open("a") as hba:
+            hba.writelines(f"host all all {net} trust\n" for net in trusted)
     subprocess.run(as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-w", "-l",
                                 str(data / "log"), "-o",
-                                f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start"]),
-                   check=True, capture_output=True)
-    yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    subprocess.run(as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-m", "fast", "stop"]),
-                   capture_output=True)
-    shutil.rmtree(top, ignore_errors=True)
+                                f"-p {port} -k {sock} -c listen_addresses={','.join(listen)}",
+                                "start"]), check=True, capture_output=True)
+    try:
+        yield port
+    finally:
+        subprocess.run(as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-m", "fast", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url():
+    with postgres_server() as port:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"

@@ -85,7 +85,7 @@ def test_a_corrupt_model_is_reported_not_fatal(tmp_path):
 
 
 def test_sigterm_mid_job_then_restart(tmp_path):
-    env = {"CNNPG_WORKERS": "1"}
+    env = {"CNNPG_WORKERS": "1", "CNNPG_WORKER_JOBS": "1"}  # the last job waits its turn
     srv = Server(tmp_path, env)
     with httpx.Client(base_url=srv.url, timeout=60) as c:
         done = c.post("/api/jobs", json=TINY_JOB).json()["id"]

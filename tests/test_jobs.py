@@ -70,15 +70,17 @@ def test_cancel_a_running_job_within_two_seconds(jc):
     assert jc.post(f"/api/jobs/{job_id}/cancel").status_code == 409
 
 
-def test_cancel_a_queued_job(jc):
-    first = jc.post("/api/jobs", json=SLOW).json()["id"]
-    second = jc.post("/api/jobs", json=QUICK).json()["id"]  # waits behind the first
-    r = jc.post(f"/api/jobs/{second}/cancel")
-    assert r.json()["status"] == "cancelled"
-    jc.post(f"/api/jobs/{first}/cancel")
-    wait_job(jc, first, ("cancelled",))
-    time.sleep(1.5)  # the worker takes the cancelled job off the queue and skips it
-    assert jc.get(f"/api/jobs/{second}").json()["status"] == "cancelled"
+def test_cancel_a_queued_job(make_playground):
+    pg = make_playground()  # no worker: jobs wait
+    c = pg.client
+    first = c.post("/api/jobs", json=SLOW).json()["id"]
+    second = c.post("/api/jobs", json=QUICK).json()["id"]
+    r = c.post(f"/api/jobs/{second}/cancel")
+    assert r.json()["status"] == "cancelled" and r.json()["error"] == "cancelled before it started"
+    # The cancelled job leaves the queue: the first is still next, and nothing takes the other.
+    assert c.get(f"/api/jobs/{first}").json()["queue_position"] == 1
+    assert pg.services.jobs.claim_next("test:1").id == first
+    assert pg.services.jobs.claim_next("test:1") is None
 
 
 def test_killed_worker_fails_the_job_and_the_queue_goes_on(jc):

@@ -22,8 +22,9 @@ XSS = "<script>alert(1)</script>"
 @pytest.fixture(scope="module")
 def owner_server(tmp_path_factory):
     # No workers: jobs stay queued, so they can be cancelled at leisure.
+    # The per-client limit, not the visitors' (tests/test_class_scale.py): many visitors here.
     with playground_app(tmp_path_factory.mktemp("owners"), admin_token=ADMIN,
-                        max_queued_per_owner=3) as pg:
+                        max_queued_per_owner=3, visitor_jobs=100) as pg:
         yield pg
 
 

@@ -114,7 +114,11 @@ def test_the_timelapse_has_a_frame_before_training_and_after_each_epoch(seeded, 
     assert [f["epoch"] for f in rest["frames"]] == [2] and rest["frames"][0] == last
 
 
-def test_steps_arrive_during_the_first_epoch_and_the_queue_counts_down(c, srv):
+def test_steps_arrive_during_the_first_epoch_and_the_queue_counts_down(make_playground):
+    """A worker that takes one job at a time (CNNPG_WORKER_JOBS=1), so that jobs queue
+    behind the long one (the session's worker would train them all at once, in turn)."""
+    pg = make_playground(workers=1, worker_jobs=1)
+    c, srv = pg.client, pg.live
     long_id = submit(c, LONG)
     # Streamed to the job page as server-sent events: panels with per-step points, while
     # the first epoch is still running.

@@ -15,6 +15,7 @@ import hmac
 import re
 import secrets
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +143,8 @@ class Board:
     leaderboard: dict[str, list[Standing]]
     max_size: int
     lessons: tuple[Lesson, ...] = ()
+    # Every queued job's place and expected start (app/training/queueing.py), by job id.
+    spots: dict[str, Any] = field(default_factory=dict)
 
     @property
     def expired(self) -> bool:
@@ -175,11 +178,13 @@ class Classes:
     from: the application's lessons (the shipped ones and CNNPG_LESSONS_DIR's) and each
     learner's progress through them."""
 
-    def __init__(self, database: Database, settings: Settings) -> None:
+    def __init__(self, database: Database, settings: Settings,
+                 queue: Callable[[], dict[str, Any]] | None = None) -> None:
         self.database = database
         self.settings = settings
         self.lessons = LessonLibrary(settings.lessons_dir)
         self.progress = LessonProgress(database)
+        self.queue = queue or dict  # the queue's places, when the board has jobs waiting
 
     # ------------------------------------------------------------ teacher side
 
@@ -282,8 +287,9 @@ class Classes:
             leaderboard.setdefault(dataset, []).append(Standing(0, nick, dataset, acc, model_id))
         for dataset, rows in leaderboard.items():
             leaderboard[dataset] = ranked(rows)
+        spots = self.queue() if any(j.status == "queued" for j in jobs) else {}
         return Board(klass, list(by_nick.values()), dict(sorted(leaderboard.items())),
-                     self.settings.max_class_size, lessons)
+                     self.settings.max_class_size, lessons, spots)
 
     # ------------------------------------------------------------ learner side
 

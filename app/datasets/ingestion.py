@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -79,14 +80,19 @@ class DatasetUploads:
         return path
 
     def receive(self, source: BinaryIO, *, name: str, options: DatasetOptions,
-                owner: str | None, origin: str = "zip") -> DatasetRow:
-        """Check the zip, record the dataset as processing and start its ingestion."""
+                owner: str | None, origin: str = "zip",
+                storage: Callable[[int], bool] | None = None) -> DatasetRow:
+        """Check the zip, record the dataset as processing and start its ingestion.
+        `storage(zip bytes)` refuses a zip its owner has no room for (a quota,
+        app/classroom/quotas.py), and says whether the owner is a visitor."""
         self.tidy()
         path = self.save(source)
         try:
+            visitor = storage(path.stat().st_size) if storage is not None else False
             plan = inspect_zip(path, self.limits, options)
             row = self.store.create(name=name, owner=owner, source=origin, options=options,
-                                    class_names=plan.class_names, counts=plan.counts())
+                                    class_names=plan.class_names, counts=plan.counts(),
+                                    visitor=visitor)
             final = path.with_name(f"{row.id}.zip")
             path.replace(final)
         except BaseException:

@@ -109,7 +109,7 @@ class DatasetStore:
     # ------------------------------------------------------------ writing
 
     def create(self, *, name: str, owner: str | None, source: str, options: DatasetOptions,
-               class_names: list[str], counts: list[int]) -> DatasetRow:
+               class_names: list[str], counts: list[int], visitor: bool = False) -> DatasetRow:
         """Record a dataset whose zip passed the checks, as processing."""
         now = utcnow()
         row = DatasetRow(
@@ -119,7 +119,7 @@ class DatasetStore:
             seed=options.seed, class_names=class_names, train_counts=counts,
             test_counts=[0] * len(counts), report={},
             progress={"phase": "starting", "done": 0, "total": sum(counts)},
-            error=None, created=now, updated=now)
+            error=None, created=now, updated=now, visitor=visitor)
         with self.database.begin() as s:
             s.add(row)
         return row

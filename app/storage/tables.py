@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -51,6 +52,9 @@ class JobRow(Base):
     # A class's learner submitted it (looked up from the owner token at submission).
     nickname: Mapped[str | None] = mapped_column(String(32), nullable=True)
     class_code: Mapped[str | None] = mapped_column(String(16), index=True, nullable=True)
+    # Submitted by a visitor (no open class, not the administrator): trains only when no
+    # member's job waits, and counts against the visitors' quotas.
+    visitor: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ModelRow(Base):
@@ -75,7 +79,8 @@ class ModelRow(Base):
     source: Mapped[str] = mapped_column(String(16), default="trained", server_default="trained")
     nickname: Mapped[str | None] = mapped_column(String(32), nullable=True)
     class_code: Mapped[str | None] = mapped_column(String(16), index=True, nullable=True)
-
+    # Stored for a visitor: counts against the visitors' storage, not a member's.
+    visitor: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class DatasetRow(Base):
@@ -103,6 +108,7 @@ class DatasetRow(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    visitor: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class DatasetArraysRow(Base):
@@ -174,3 +180,17 @@ class LessonProgressRow(Base):
     lesson: Mapped[str] = mapped_column(String(64))
     step: Mapped[str] = mapped_column(String(64))
     done: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class WorkerRow(Base):
+    """A worker process that trains jobs: how many it takes at once, the device it trains on,
+    and when it last said it was alive. Workers balance new jobs between them with it, and
+    the queue's estimates count the places they have."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)  # host:pid, as jobs name it
+    slots: Mapped[int] = mapped_column(Integer)
+    device: Mapped[str] = mapped_column(String(128))
+    started: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)

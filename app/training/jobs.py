@@ -2,20 +2,23 @@
 
 Statuses: queued → running → succeeded | failed | cancelled (queued → cancelled too).
 Everything a page or a worker needs lives in the jobs table, so a web server and workers
-on different machines see the same jobs.
+on different machines see the same jobs. A worker claims queued jobs in the fair order
+(`claim_next`), trains many at once in turn, and stamps them all in one write (`beat_many`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-from dataclasses import dataclass
+import threading
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from app.classroom import ownership
+from app.classroom.quotas import Quotas, Standing
 from app.config import Settings
 from app.datasets.builtin import DatasetInfo
 from app.datasets.catalog import DatasetCatalog
@@ -24,7 +27,8 @@ from app.errors import Conflict, InvalidInput, LimitExceeded, NotFound, QueueFul
 from app.networks.architecture import ArchitectureSpec, Summary, check
 from app.networks.presets import PresetName, get_preset
 from app.storage.database import Database
-from app.storage.tables import ClassRow, JobRow, LearnerRow, utcnow
+from app.storage.tables import ClassRow, JobRow, LearnerRow, WorkerRow, utcnow
+from app.training.queueing import QueueSpot, queue_spots, taking_order
 
 FINISHED = ("succeeded", "failed", "cancelled")
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -133,31 +137,10 @@ def with_seed(training: TrainingSettings) -> dict[str, Any]:
     return settings
 
 
-@dataclass(frozen=True)
-class QueueSpot:
-    position: int  # 1: the next job a worker takes
-    start_in_seconds: float | None  # estimated; None when nothing is training to tell
-
-
-def queue_spots(rows: list[JobRow]) -> dict[str, QueueSpot]:
-    """Where each queued job is in the queue (first in, first out), and roughly when it will
-    start: the running jobs' time left and the queued jobs' ahead of it (their images at the
-    running jobs' speed), shared among as many workers as are training now."""
-    running = [r for r in rows if r.status == "running"]
-    queued = sorted((r for r in rows if r.status == "queued"), key=lambda r: (r.created, r.id))
-    etas = [(r.progress or {}).get("eta_seconds") for r in running]
-    speeds = [v for r in running if (v := (r.progress or {}).get("images_per_second"))]
-    known = bool(running) and all(e is not None for e in etas) and bool(speeds)
-    speed = sum(speeds) / len(speeds) if speeds else 0.0
-    workers = max(1, len(running))
-    work = float(sum(e for e in etas if e is not None))
-    spots: dict[str, QueueSpot] = {}
-    for i, row in enumerate(queued):
-        spots[row.id] = QueueSpot(i + 1, round(work / workers, 1) if known else None)
-        t = row.training or {}
-        images = (t.get("train_samples") or 60_000) * (1 - (t.get("validation_split") or 0.0))
-        work += images * (t.get("epochs") or 1) / speed if speed else 0.0
-    return spots
+def model_bytes(params: int) -> int:
+    """About what a trained model takes stored: its weights and up to two optimizer slots
+    per weight, and the archive around them."""
+    return params * 4 * 3 + 64 * 1024
 
 
 def is_yours(row: JobRow, token: str | None) -> bool:
@@ -169,42 +152,65 @@ class JobStore:
     """The jobs table, for the web server (submit, list, cancel) and workers (claim, beat,
     finish), with the settings' limits."""
 
-    def __init__(self, database: Database, settings: Settings, datasets: DatasetCatalog) -> None:
+    def __init__(self, database: Database, settings: Settings, datasets: DatasetCatalog,
+                 quotas: Quotas | None = None) -> None:
         self.database = database
         self.settings = settings
         self.datasets = datasets
+        self.quotas = quotas or Quotas(database, settings)
+        self._submitting = threading.Lock()
 
-    def create(self, req: JobRequest, owner: str | None = None) -> JobRow:
-        """Record a validated job as queued, refusing when the queue is full."""
+    def create(self, req: JobRequest, token: str | None = None) -> JobRow:
+        """Record a validated job as queued for the owner of `token`, refusing it over a
+        quota (a visitor's, the queue's, the storage its model needs)."""
+        return self.create_many([req], token)[0]
+
+    def create_many(self, reqs: list[JobRequest], token: str | None = None) -> list[JobRow]:
+        """Several jobs of one owner (a sweep's grid), all or none: ordinary jobs, which the
+        workers share fairly with everyone else's as one owner's."""
+        checked = [validate_request(req, self.settings, self.datasets) for req in reqs]
+        who = self.quotas.standing(token)
+        with self._submitting:  # checks and inserts in one go: 60 requests at once see 60
+            self.quotas.require_job_room(who, len(reqs))
+            self.quotas.require_storage(who, sum(model_bytes(summary.total_params)
+                                                 for _, summary in checked),
+                                        "the model this job trains" if len(reqs) == 1
+                                        else f"the models these {len(reqs)} jobs train",
+                                        "training")
+            with self.database.begin() as s:
+                self._require_queue_room(s, who, len(reqs))
+                # A class's learner: the job (and its model) carry their nickname and class.
+                learner = None if who.owner is None else s.scalars(
+                    select(LearnerRow).where(LearnerRow.owner == who.owner)).first()
+                rows = [JobRow(
+                    id=secrets.token_hex(6), name=req.name or spec.name, status="queued",
+                    owner=who.owner, architecture=spec.model_dump(mode="json", exclude_none=True),
+                    dataset=req.dataset, training=with_seed(req.training), progress={},
+                    created=utcnow(), cancel_requested=False,
+                    nickname=learner.nickname if learner else None,
+                    class_code=learner.class_code if learner else None, visitor=who.visitor,
+                ) for req, (spec, _) in zip(reqs, checked, strict=True)]
+                s.add_all(rows)
+        return rows
+
+    def _require_queue_room(self, s: Session, who: Standing, n: int) -> None:
+        """The per-client and total limits on waiting jobs. Members' jobs count only members'
+        against the total, so visitors never fill the queue for a class."""
         settings = self.settings
-        spec, _ = validate_request(req, settings, self.datasets)
-        with self.database.begin() as s:
-            queued = s.scalar(select(func.count()).select_from(JobRow)
-                              .where(JobRow.status == "queued")) or 0
-            if owner is not None:
-                mine = s.scalar(select(func.count()).select_from(JobRow)
-                                .where(JobRow.status == "queued", JobRow.owner == owner)) or 0
-                if mine >= settings.max_queued_per_owner:
-                    raise QueueFull("queue", f"you already have {mine} jobs waiting; the limit "
-                                    f"per client is {settings.max_queued_per_owner} "
-                                    "(CNNPG_MAX_QUEUED_PER_OWNER)")
-            if queued >= settings.max_queued_jobs:
-                raise QueueFull("queue", f"the queue is full: {queued} jobs are waiting, the "
-                                f"limit is {settings.max_queued_jobs} (CNNPG_MAX_QUEUED_JOBS); "
-                                "try again when one has finished")
-            # A class's learner: the job (and its model) carry their nickname and class.
-            learner = None if owner is None else s.scalars(
-                select(LearnerRow).where(LearnerRow.owner == owner)).first()
-            row = JobRow(
-                id=secrets.token_hex(6), name=req.name or spec.name, status="queued",
-                owner=owner, architecture=spec.model_dump(mode="json", exclude_none=True),
-                dataset=req.dataset, training=with_seed(req.training), progress={},
-                created=utcnow(), cancel_requested=False,
-                nickname=learner.nickname if learner else None,
-                class_code=learner.class_code if learner else None,
-            )
-            s.add(row)
-        return row
+        waiting = select(func.count()).select_from(JobRow).where(JobRow.status == "queued")
+        if who.owner is not None:
+            mine = s.scalar(waiting.where(JobRow.owner == who.owner)) or 0
+            if mine + n > settings.max_queued_per_owner:
+                raise QueueFull("queue", f"you already have {mine} jobs waiting; the limit "
+                                f"per client is {settings.max_queued_per_owner} "
+                                "(CNNPG_MAX_QUEUED_PER_OWNER)"
+                                + (f", and these are {n} more" if n > 1 else ""))
+        counted = waiting if who.visitor else waiting.where(JobRow.visitor.is_(False))
+        queued = s.scalar(counted) or 0
+        if queued + n > settings.max_queued_jobs:
+            raise QueueFull("queue", f"the queue is full: {queued} jobs are waiting, the "
+                            f"limit is {settings.max_queued_jobs} (CNNPG_MAX_QUEUED_JOBS); "
+                            "try again when one has finished")
 
     def get(self, job_id: str, field: str = "job_id") -> JobRow:
         with self.database.session() as s:
@@ -234,7 +240,9 @@ class JobStore:
         """Every queued job's place in the queue and estimated start."""
         with self.database.session() as s:
             rows = list(s.scalars(select(JobRow).where(JobRow.status.in_(("queued", "running")))))
-        return queue_spots(rows)
+            seen = utcnow() - dt.timedelta(seconds=self.settings.heartbeat_timeout)
+            places = s.scalar(select(func.sum(WorkerRow.slots)).where(WorkerRow.seen >= seen))
+        return queue_spots(rows, int(places) if places else None)
 
     def request_cancel(self, job_id: str, token: str | None, field: str = "job_id") -> JobRow:
         """A queued job is cancelled at once; a running one is stopped by its worker.
@@ -266,16 +274,36 @@ class JobStore:
                                   heartbeat=now)).rowcount
         return self.get(job_id) if n else None
 
-    def beat(self, job_id: str, progress: dict[str, Any] | None = None) -> bool:
-        """Stamp a running job's heartbeat (and its progress, when given); True when
-        cancellation has been asked for."""
-        values: dict[str, Any] = {"heartbeat": utcnow()}
-        if progress is not None:
-            values["progress"] = progress
+    def claim_next(self, worker: str) -> JobRow | None:
+        """The next queued job in the fair order (app/training/fairshare.py), now running
+        for this worker; None when none is waiting."""
+        with self.database.session() as s:
+            rows = list(s.scalars(select(JobRow).where(JobRow.status.in_(("queued", "running")))))
+        queued = [r for r in rows if r.status == "queued"]
+        for row in taking_order(queued, [r for r in rows if r.status == "running"]):
+            claimed = self.claim(row.id, worker)
+            if claimed is not None:
+                return claimed
+        return None
+
+    def beat_many(self, job_ids: list[str]) -> set[str]:
+        """Stamp these running jobs' heartbeats; the ones whose cancel was asked for."""
+        if not job_ids:
+            return set()
         with self.database.begin() as s:
-            s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.status == "running")
-                      .values(**values))
-            return bool(s.scalar(select(JobRow.cancel_requested).where(JobRow.id == job_id)))
+            s.execute(update(JobRow).where(JobRow.id.in_(job_ids), JobRow.status == "running")
+                      .values(heartbeat=utcnow()))
+            return set(s.scalars(select(JobRow.id).where(
+                JobRow.id.in_(job_ids), JobRow.cancel_requested.is_(True))))
+
+    def write_progress(self, progress: dict[str, dict[str, Any]]) -> None:
+        """Several running jobs' progress, in one transaction."""
+        if not progress:
+            return
+        with self.database.begin() as s:
+            for job_id, value in progress.items():
+                s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.status == "running")
+                          .values(progress=value))
 
     def finish(self, job_id: str, status: JobStatus, *, result: dict[str, Any] | None = None,
                error: str | None = None) -> None:

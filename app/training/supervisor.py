@@ -22,6 +22,7 @@ import threading
 from app.config import ENV_PREFIX, Settings
 from app.training.jobs import JobStore
 from app.training.worker import worker_id
+from app.training.worker_registry import WorkerRegistry
 
 log = logging.getLogger("cnn_playground.supervisor")
 
@@ -33,6 +34,7 @@ class Supervisor(threading.Thread):
         self.jobs = jobs
         self.stopping = threading.Event()
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.registry = WorkerRegistry(jobs.database)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         # The worker gets this application's settings, not whatever the environment says.
@@ -63,6 +65,7 @@ class Supervisor(threading.Thread):
                                           worker=wid)
                     log.warning("worker %s exited with %s; %d job(s) failed; restarting", wid,
                                 proc.returncode, n)
+                    self.registry.depart(wid)  # its places are gone: nobody waits for them
                     self.procs[i] = self._spawn()
             try:
                 self.jobs.fail_running("the worker stopped sending heartbeats (killed "

@@ -2,14 +2,14 @@
 
 With SQLite the queue lives next to the database in CNNPG_DATA_DIR, so queued jobs
 survive a restart; with Redis, `cnn-playground worker` on any machine takes jobs. The
-web server only enqueues; a worker builds the same queue with the function that runs a
-job, so this module knows nothing of workers.
+web server only enqueues; a worker builds the same queue with the function that takes a
+job, and takes messages one at a time while it has room (app/training/worker.py), so this
+module knows nothing of workers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey
 
@@ -46,8 +46,12 @@ class JobQueue:
     def enqueue(self, job_id: str) -> None:
         self._task(job_id)
 
-    def consumer(self) -> Any:
-        """One job at a time; polls quickly so a new job starts within a fraction of a second."""
-        return self.huey.create_consumer(workers=1, worker_type="thread", periodic=False,
-                                         check_worker_health=True, initial_delay=0.05,
-                                         backoff=1.5, max_delay=0.25)
+    def take_one(self) -> bool:
+        """In a worker: run the next queued task, if there is one (True when there was).
+        The worker calls it only while it has room for another job, so a message stays in
+        the queue, for any worker, until some worker can train its job."""
+        task = self.huey.dequeue()
+        if task is None:
+            return False
+        self.huey.execute(task)
+        return True

@@ -1,27 +1,25 @@
 """The training function: one architecture on one dataset, with progress and a result.
 
-Shared by the job worker, the CLI (`cnn-playground train`) and bench/train.py, so they
-train exactly alike.
+The pieces every way of training shares (the progress report and its step curve, the
+outcome, the registry record); `train()` trains one job alone, as the CLI
+(`cnn-playground train`) and the benchmarks do, with the same session a worker runs
+(app/training/session.py), so they train exactly alike.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from app.datasets.builtin import Dataset, DatasetInfo
-from app.imaging.rendering import data_url, gray_image, png_bytes
-from app.networks.architecture import ArchitectureSpec, build_model, check
+from app.networks.architecture import ArchitectureSpec
 from app.networks.registry import Registry
-from app.training import timelapse
 from app.training.timelapse import Frame
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -33,7 +31,7 @@ MAX_STEPS = 300  # points in progress.steps, however long the job
 
 
 class JobCancelled(Exception):
-    """Raised inside fit() when a cancel was asked for."""
+    """Raised while a job trains when a cancel was asked for."""
 
 
 # progress dict → True when the job should stop
@@ -44,7 +42,6 @@ FrameSink = Callable[[Frame], None]
 
 @dataclass
 class Outcome:
-    model: Any
     keras_bytes: bytes
     test_loss: float
     test_accuracy: float
@@ -126,9 +123,14 @@ class ProgressReport:
     (make_progress_callback) forwards its events here."""
 
     def __init__(self, sink: ProgressSink | None, should_stop: Callable[[], bool],
-                 batch_size: int = 32, frames_recorded: Callable[[], int] | None = None) -> None:
+                 batch_size: int = 32, frames_recorded: Callable[[], int] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.sink, self.should_stop, self.batch_size = sink, should_stop, batch_size
         self.frames_recorded = frames_recorded
+        # The job's own training time: in turn with other jobs, the wall clock would count
+        # their turns too.
+        self.clock = clock
+        self.extra: dict[str, Any] = {}  # set by whoever runs the job (device, sharing, eta)
         self.history: list[dict[str, float]] = []
         self.state: dict[str, Any] = {}
         self.steps = StepLog()
@@ -161,8 +163,8 @@ class ProgressReport:
         self.last = now
         if self.frames_recorded is not None:
             self.state["frames"] = self.frames_recorded()
-        if self.sink({**self.state, **self._timing(), "history": self.history,
-                 "steps": self.steps.points, "updated": time.time()}):
+        if self.sink({**self.state, **self._timing(), **self.extra, "history": self.history,
+                      "steps": self.steps.points, "updated": time.time()}):
             raise JobCancelled
 
     def on_train_begin(self, params: dict[str, Any]) -> None:
@@ -179,7 +181,7 @@ class ProgressReport:
         self.epoch_done = False
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        now = time.monotonic()
+        now = self.clock()
         self.step += 1
         loss = float((logs or {}).get("loss", np.nan))
         accuracy = float((logs or {}).get("accuracy", np.nan))
@@ -201,7 +203,7 @@ class ProgressReport:
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.state.get("phase") == "validating":
-            self.validation_seconds = time.monotonic() - self.last_batch_end
+            self.validation_seconds = self.clock() - self.last_batch_end
         self.state["phase"] = "training"
         self.epoch_done = True
         entry: dict[str, float] = {"epoch": epoch + 1}
@@ -209,35 +211,6 @@ class ProgressReport:
                       if k in ("loss", "accuracy", "val_loss", "val_accuracy")})
         self.history.append(entry)
         self.emit(force=True)
-
-
-def make_progress_callback(sink: ProgressSink | None, should_stop: Callable[[], bool],
-                           batch_size: int = 32,
-                           frames_recorded: Callable[[], int] | None = None) -> Any:
-    """Keras' callback for a ProgressReport (its `report`)."""
-    import keras
-
-    report = ProgressReport(sink, should_stop, batch_size, frames_recorded)
-
-    class Progress(keras.callbacks.Callback):
-        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-            report.on_train_begin(self.params)
-
-        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            report.on_epoch_begin(epoch, logs)
-
-        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            report.on_train_batch_end(batch, logs)
-
-        def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
-            report.on_test_begin(logs)
-
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            report.on_epoch_end(epoch, logs)
-
-    callback = Progress()
-    callback.report = report
-    return callback
 
 
 def validation_part(x: np.ndarray, y: np.ndarray, validation_split: float
@@ -249,49 +222,6 @@ def validation_part(x: np.ndarray, y: np.ndarray, validation_split: float
     if split_at in (0, len(x)):
         return None
     return x[split_at:], y[split_at:]
-
-
-def make_timelapse_callback(record: FrameSink, probe: np.ndarray, probe_label: int,
-                            validation: tuple[np.ndarray, np.ndarray] | None) -> Any:
-    import keras
-
-    class TimelapseRecorder(keras.callbacks.Callback):
-        """Frame 0 before the first step, then one frame as each epoch ends."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.recorded = 0
-            self.conv: Any = None
-            self.maps_model: Any = None
-
-        def _frame(self, epoch: int, val_accuracy: float | None, **extra: Any) -> None:
-            kernels = maps = None
-            if self.conv is not None:
-                kernels = np.asarray(self.conv.get_weights()[0])
-                maps = np.asarray(self.maps_model(probe[None], training=False))[0]
-            record(timelapse.capture(epoch, kernels, maps, val_accuracy, **extra))
-            self.recorded += 1
-
-        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-            model = self.model
-            self.conv = next((layer for layer in model.layers
-                              if isinstance(layer, keras.layers.Conv2D)), None)
-            if self.conv is not None:
-                self.maps_model = keras.Model(model.inputs[0], self.conv.output)
-            accuracy = None
-            if validation is not None:  # the untrained model's, for the replay's first frame
-                x, y = validation
-                right = sum(int((np.argmax(np.asarray(model(x[i:i + 1024], training=False)),
-                                           axis=1) == y[i:i + 1024]).sum())
-                            for i in range(0, len(x), 1024))
-                accuracy = round(right / len(x), 5)
-            self._frame(0, accuracy, probe=probe, probe_label=probe_label)
-
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            val = (logs or {}).get("val_accuracy")
-            self._frame(epoch + 1, round(float(val), 5) if val is not None else None)
-
-    return TimelapseRecorder()
 
 
 def compile_model(model: Any, spec: ArchitectureSpec, optimizer: str, learning_rate: float) -> None:
@@ -321,55 +251,17 @@ def train(
     seed: int | None = 0,
     verbose: int = 0,
 ) -> Outcome:
-    """Train `spec` on `dataset`; `seed` (None: unseeded) makes the run reproducible."""
+    """Train `spec` on `dataset` to the end, alone, exactly as a worker trains a job (the
+    same session, app/training/session.py); `seed` (None: unseeded) makes it reproducible."""
+    from app.training.compiled import CompiledModels
+    from app.training.session import TrainingSession
+
     if seed is not None:
         seed_everything(seed)
-    summary = check(spec, max_layers=10_000, max_params=10**12)
-    data = first_samples(dataset, training.get("train_samples"))
-    model = build_model(spec, summary)
-    compile_model(model, spec, training.get("optimizer", "adam"), training.get("learning_rate", 1e-3))
-    batch_size = training.get("batch_size", 32)
-    validation_split = training.get("validation_split", 0.0)
-    callbacks = []
-    recorder = None
-    if frames is not None:
-        recorder = make_timelapse_callback(
-            frames, data.x_test[timelapse.PROBE_INDEX], int(data.y_test[timelapse.PROBE_INDEX]),
-            validation_part(data.x_train, data.y_train, validation_split))
-        callbacks.append(recorder)  # before progress, which reports the frames recorded
-    progress = make_progress_callback(sink, should_stop, batch_size,
-                                      (lambda: recorder.recorded) if recorder else None)
-    callbacks.append(progress)
-    start = time.monotonic()
-    model.fit(data.x_train, data.y_train, batch_size=batch_size,
-              epochs=training.get("epochs", 1), validation_split=validation_split,
-              callbacks=callbacks, verbose=verbose)
-    seconds = time.monotonic() - start
-    if sink is not None:
-        progress.report.state["phase"] = "evaluating"
-        progress.report.emit(force=True)
-    test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, verbose=0,
-                                              batch_size=256)
-    predicted = np.argmax(model.predict(data.x_test, verbose=0, batch_size=256), axis=1)
-    n = len(data.class_names)
-    confusion = np.bincount(data.y_test * n + predicted, minlength=n * n).reshape(n, n)
-    wrong = np.flatnonzero(predicted != data.y_test)[:MISCLASSIFIED_SHOWN]
-    misclassified = [
-        {"index": int(i), "true": int(data.y_test[i]), "predicted": int(predicted[i]),
-         "true_name": data.class_names[data.y_test[i]],
-         "predicted_name": data.class_names[predicted[i]],
-         "image": data_url(png_bytes(gray_image(data.x_test[i][..., 0] * 255)
-                                     if data.x_test.shape[-1] == 1
-                                     else gray_image(data.x_test[i] * 255)))}
-        for i in wrong
-    ]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.keras"
-        model.save(path)
-        keras_bytes = path.read_bytes()
-    return Outcome(model, keras_bytes, float(test_loss), float(test_accuracy), confusion.tolist(),
-                   misclassified, progress.report.history, seconds, summary.total_params, data.info,
-                   seed)
+    session = TrainingSession(spec, dataset, training, compiled_models=CompiledModels(0),
+                              seed=seed, sink=sink, frames=frames, should_stop=should_stop,
+                              verbose=bool(verbose))
+    return session.run()
 
 
 def save_to_registry(registry: Registry, outcome: Outcome, spec: ArchitectureSpec,

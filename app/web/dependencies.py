@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.classroom.classes import Classes
+from app.classroom.quotas import Quotas
 from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
 from app.datasets.ingestion import DatasetUploads
@@ -85,6 +86,10 @@ async def get_lab_uploads(services: ServicesDep) -> LabUploads:
     return services.lab_uploads
 
 
+async def get_quotas(services: ServicesDep) -> Quotas:
+    return services.quotas
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 ModelsDep = Annotated[LoadedModels, Depends(get_models)]
@@ -99,3 +104,4 @@ LiveDep = Annotated[LiveJobs, Depends(get_live)]
 ClassesDep = Annotated[Classes, Depends(get_classes)]
 TeacherTokenDep = Annotated[str | None, Depends(presented_teacher_token)]
 LabUploadsDep = Annotated[LabUploads, Depends(get_lab_uploads)]
+QuotasDep = Annotated[Quotas, Depends(get_quotas)]

@@ -7,8 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from app.classroom import ownership
-from app.errors import InvalidInput
+from app.errors import Forbidden, InvalidInput
 from app.networks.architecture import ArchitectureSpec, check
 from app.networks.presets import PRESETS
 from app.training import builder, builder_link, job_names
@@ -89,14 +88,13 @@ async def builder_train(request: Request, settings: SettingsDep, datasets: Datas
                                           {"v": view, "link": builder_link.url(view.state)})
     token, _ = token_or_new(token)
     try:
-        row = jobs.create(job_names.named_job_request(view, settings, datasets, jobs),
-                          ownership.owner_hash(token))
+        row = jobs.create(job_names.named_job_request(view, settings, datasets, jobs), token)
     except ValidationError as exc:
         view.general[:] = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                            for e in exc.errors(include_url=False)]
         return templates.TemplateResponse(request, "partials/builder_form.html",
                                           {"v": view, "link": builder_link.url(view.state)})
-    except InvalidInput as exc:
+    except (InvalidInput, Forbidden) as exc:  # a quota or a server only classes train on
         view.general[:] = [str(exc)]
         return templates.TemplateResponse(request, "partials/builder_form.html",
                                           {"v": view, "link": builder_link.url(view.state)})

@@ -7,6 +7,7 @@ Pages: `/classes` (join, sign in as the teacher, or make a class), `/classes/joi
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
@@ -15,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.classroom.classes import CODE_PATTERN, NAME_MAX, Board, Classes, job_fraction
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
-from app.storage.tables import JobRow
+from app.storage.tables import JobRow, utcnow
 from app.training.jobs import JobStatus
+from app.training.queueing import QueueSpot, time_left
 from app.web.dependencies import ClassesDep, JobsDep, TeacherTokenDep, TokenDep
 from app.web.errors import error_items
 from app.web.public_links import public_link
@@ -77,6 +79,13 @@ class ClassJob(BaseModel):
     test_accuracy: float | None
     model_id: str | None
     created: UtcDatetime
+    queue_position: int | None = Field(
+        None, description="While queued: its place in the queue (1: the next to start).")
+    start_in_seconds: float | None = Field(
+        None, description="While queued: about how long until it starts (null: unknown).")
+    eta_seconds: float | None = Field(
+        None, description="While running: about how long until it ends, counting the jobs "
+        "it shares its worker with.")
 
 
 class ClassModel(BaseModel):
@@ -131,15 +140,19 @@ class ClassOut(BaseModel):
                                        "counted in, in order.")
 
 
-def _job_out(job: JobRow) -> ClassJob:
+def _job_out(job: JobRow, spot: QueueSpot | None = None) -> ClassJob:
     p: dict[str, Any] = job.progress or {}
     result: dict[str, Any] = job.result or {}
+    eta = time_left(job, time.time()) if job.status == "running" else None
     return ClassJob(id=job.id, name=job.name, dataset=job.dataset,
                     status=job.status,
                     fraction=round(job_fraction(job), 4), epoch=p.get("epoch"),
                     epochs=p.get("epochs") or (job.training or {}).get("epochs"),
                     test_accuracy=result.get("test_accuracy"), model_id=result.get("model_id"),
-                    created=job.created)
+                    created=job.created,
+                    queue_position=spot.position if spot and job.status == "queued" else None,
+                    start_in_seconds=spot.start_in_seconds if spot and job.status == "queued"
+                    else None, eta_seconds=None if eta is None else round(eta, 1))
 
 
 def class_out(board: Board) -> ClassOut:
@@ -148,7 +161,8 @@ def class_out(board: Board) -> ClassOut:
         code=k.code, name=k.name, created=k.created, expires=k.expires, expired=board.expired,
         max_size=board.max_size,
         learners=[LearnerOut(
-            nickname=ln.nickname, joined=ln.joined, jobs=[_job_out(j) for j in ln.jobs],
+            nickname=ln.nickname, joined=ln.joined,
+            jobs=[_job_out(j, board.spots.get(j.id)) for j in ln.jobs],
             models=[ClassModel(id=m.id, name=m.name, dataset=m.dataset,
                                test_accuracy=m.test_accuracy, created=m.created)
                     for m in ln.models],
@@ -220,8 +234,11 @@ def _classes_page(request: Request, classes: Classes, token: str | None,
     learner = classes.learner(token)
     teaching = classes.teaches(request.cookies.get(TEACHER_COOKIE))
     context.setdefault("code", "")
+    klass = classes.get(learner.class_code) if learner is not None else None
     return templates.TemplateResponse(request, "classes.html", {
-        "active": "classes", "learner": learner, "teaching": teaching, "errors": [], **context})
+        "active": "classes", "learner": learner, "teaching": teaching, "errors": [],
+        "closed": klass if klass is not None and klass.expires <= utcnow() else None,
+        "visitor_jobs": classes.settings.visitor_jobs, **context})
 
 
 @pages.get("/classes", response_class=HTMLResponse)

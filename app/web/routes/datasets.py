@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -10,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from app.classroom import ownership
+from app.classroom.quotas import Quotas
 from app.datasets.builtin import BUILTIN, DATASETS
 from app.datasets.catalog import info_of
 from app.datasets.ingestion import DatasetUploads
@@ -21,6 +23,7 @@ from app.web.dependencies import (
     DatasetsDep,
     DatasetUploadsDep,
     JobsDep,
+    QuotasDep,
     SettingsDep,
     TokenDep,
 )
@@ -36,6 +39,11 @@ from app.web.uploads import files_are_files
 
 api = APIRouter(tags=["datasets"])
 NOT_FOUND = responses(e404="No such dataset")
+
+
+def dataset_storage(quotas: Quotas, token: str | None) -> Callable[[int], bool]:
+    """The check of a zip's bytes against its owner's storage quota (True: a visitor's)."""
+    return lambda size: quotas.room_for(token, size, "this dataset").visitor
 
 
 def jobs_waiting(jobs: JobStore, dataset_id: str) -> int:
@@ -54,7 +62,8 @@ def dataset_out(uploads: DatasetUploads, dataset_id: str, token: str | None,
              dependencies=[Depends(files_are_files)],
              responses={**FORM_ERRORS, **responses(
                  e413="The zip is over CNNPG_MAX_DATASET_ZIP_BYTES, or its files expand past "
-                 "CNNPG_MAX_DATASET_EXPANDED_BYTES",
+                 "CNNPG_MAX_DATASET_EXPANDED_BYTES, or a storage quota is full (the "
+                 "visitors', yours, the server's: the message says which and how to free room)",
                  e422="The zip cannot become a dataset (the message says why and names the "
                  "files): not a zip, unsafe paths, symlinks, nested archives, one class, too "
                  "many classes or images, a class too small to split, unreadable images with "
@@ -63,7 +72,8 @@ async def create_dataset(form: Annotated[DatasetForm, Form()],
                          file: Annotated[UploadFile, File(description=(
                              "A .zip of class folders: cats/001.jpg, dogs/001.jpg, … (PNG, "
                              "JPEG, WebP or GIF)"))],
-                         uploads: DatasetUploadsDep, token: TokenDep) -> Response:
+                         uploads: DatasetUploadsDep, token: TokenDep,
+                         quotas: QuotasDep) -> Response:
     """Make a dataset from a zip of class folders: every image is decoded, fitted (cropped or
     padded) and resized, and each class split into train and test (seeded, stratified). The
     answer comes once the dataset is ready (or refused); the response carries the owner token
@@ -71,7 +81,7 @@ async def create_dataset(form: Annotated[DatasetForm, Form()],
     token, _ = token_or_new(token)
     row = await run_in_threadpool(uploads.receive, file.file, name=form.name.strip(),
                                   options=form.options(), owner=ownership.owner_hash(token),
-                                  origin=form.source)
+                                  origin=form.source, storage=dataset_storage(quotas, token))
     row = await run_in_threadpool(uploads.result, row.id)
     body = DatasetOut.of_row(row, token)
     return give_token(JSONResponse(body.model_dump(mode="json"), status_code=201), token)
@@ -137,14 +147,14 @@ def webcam_page(request: Request, settings: SettingsDep) -> Response:
              dependencies=[Depends(files_are_files)])
 async def upload(request: Request, form: Annotated[DatasetForm, Form()],
                  file: Annotated[UploadFile, File()], uploads: DatasetUploadsDep,
-                 token: TokenDep) -> Response:
+                 token: TokenDep, quotas: QuotasDep) -> Response:
     """The page's upload (and the webcam page's save): checked at once, then processed in
     the background while the answer, a progress bar, follows it. Refusals come back as the
     page's message (web/errors.py)."""
     token, _ = token_or_new(token)
     row = await run_in_threadpool(uploads.receive, file.file, name=form.name.strip(),
                                   options=form.options(), owner=ownership.owner_hash(token),
-                                  origin=form.source)
+                                  origin=form.source, storage=dataset_storage(quotas, token))
     response = templates.TemplateResponse(request, "partials/dataset_progress.html",
                                           {"row": row, "failure": None})
     return give_token(response, token)

@@ -13,7 +13,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from app.classroom import ownership
 from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
 from app.errors import Conflict, InvalidInput, NotFound
@@ -62,14 +61,18 @@ NOT_FOUND = responses(e404="No such job")
 
 @api.post("/api/jobs", status_code=202, response_model=JobCreated,
              responses={**BODY_ERRORS, **responses(
+                 e403="Visitors may not train on this server (CNNPG_VISITOR_JOBS=0)",
+                 e413="The storage its model needs is full (the message names the quota)",
                  e422="A bad setting, an impossible model, or over a limit",
-                 e429="The queue is full, in all or for this client")})
+                 e429="The queue is full, in all or for this client, or the visitors' "
+                      "jobs are (CNNPG_VISITOR_JOBS)")})
 def create_job(req: JobRequest, jobs: JobsDep, queue: QueueDep, token: TokenDep) -> Response:
-    """Queue a training job; a worker process trains it. The response carries the owner
-    token (`X-Owner-Token` header and an HttpOnly cookie): send it back to cancel the job
-    or delete its model."""
+    """Queue a training job; a worker process trains it, in turn with the others (members
+    of an open class before visitors, owners sharing the workers fairly). The response
+    carries the owner token (`X-Owner-Token` header and an HttpOnly cookie): send it back
+    to cancel the job or delete its model."""
     token, _ = token_or_new(token)
-    row = jobs.create(req, ownership.owner_hash(token))
+    row = jobs.create(req, token)
     queue.enqueue(row.id)
     body = JobCreated.model_validate({"id": row.id, "status": row.status})
     return give_token(JSONResponse(body.model_dump(), status_code=202), token)
@@ -206,14 +209,25 @@ def live_jobs(services: Services) -> LiveJobs:
                     for r in jobs)
         return Update(key, (("rows", rows.render(jobs=jobs, spots=spots, picked=None)),))
 
+    # Each job's panel as last rendered: a class's jobs are read every half second but
+    # change once a turn, and rendering is most of what a read costs.
+    rendered: dict[str, tuple[Any, str]] = {}
+
     def read(job_id: str) -> Update:
         if job_id == JOB_LIST:
             return read_list()
         row = services.jobs.get(job_id)
         spot = queue_spot(services.jobs, row)
         key = (row.status, (row.progress or {}).get("updated"), spot, row.error)
-        html = panel.render(panel_context(row, services.datasets, services.registry, spot))
+        last = rendered.get(job_id)
+        if last is not None and last[0] == key:
+            html = last[1]
+        else:
+            html = panel.render(panel_context(row, services.datasets, services.registry, spot))
+            rendered[job_id] = (key, html)
         done = row.status in FINISHED
+        if done:
+            rendered.pop(job_id, None)
         events = (("panel", html), ("done", row.status)) if done else (("panel", html),)
         return Update(key, events, done)
 

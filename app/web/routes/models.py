@@ -23,6 +23,7 @@ from app.web.dependencies import (
     ExportsDep,
     JobsDep,
     ModelsDep,
+    QuotasDep,
     RegistryDep,
     SettingsDep,
     TokenDep,
@@ -147,24 +148,28 @@ class ModelUpload(BaseModel):
              dependencies=[Depends(files_are_files)],
              responses={**FORM_ERRORS, **responses(
                  e413="The file is over CNNPG_MAX_MODEL_UPLOAD_BYTES, or would expand past "
-                 "CNNPG_MAX_MODEL_EXPANDED_BYTES",
+                 "CNNPG_MAX_MODEL_EXPANDED_BYTES, or a storage quota is full (the visitors', "
+                 "yours, the server's: the message says which and how to free room)",
                  e422="Not a Keras 3 .keras archive the playground accepts (the message says "
                  "which layer or member and why), or not an image classifier")})
 async def upload_model(file: Annotated[UploadFile, File(description="A Keras 3 .keras file")],
                        form: Annotated[ModelUpload, Form()], registry: RegistryDep,
                        loaded: ModelsDep, background: BackgroundTasks,
-                       datasets: DatasetsDep, settings: SettingsDep, token: TokenDep) -> Response:
+                       datasets: DatasetsDep, settings: SettingsDep, token: TokenDep,
+                       quotas: QuotasDep) -> Response:
     """Bring your own model: a `.keras` file made anywhere with Keras 3, checked before Keras
     sees it (only the layers and arguments the playground knows; no Lambda, no code, no
     HDF5) and then loaded in safe mode. It joins the registry with an owner token (the
     `X-Owner-Token` header and an HttpOnly cookie), as a trained model does."""
     raw = await file.read(settings.max_model_upload_bytes + 1)  # more is refused, naming the limit
     token, _ = token_or_new(token)
+    who = await run_in_threadpool(quotas.room_for, token, len(raw), "this model")
     model_id, model = await run_in_threadpool(
         register_upload, raw, file.filename or "", name=form.name, class_names=form.class_names,
         dataset=form.dataset, owner=ownership.owner_hash(token), settings=settings,
         registry=registry, datasets=datasets, input_range=form.input_range, insist=form.insist)
     background.add_task(loaded.adopt, model_id, model)  # after the answer: ready to predict
+    quotas.mark("model", model_id, who)
     body = item(registry.get(model_id))
     return give_token(JSONResponse(body.model_dump(), status_code=201, background=background), token)
 
@@ -191,16 +196,19 @@ def models_page(request: Request, registry: RegistryDep, datasets: DatasetsDep,
 async def upload(request: Request, file: Annotated[UploadFile, File()],
                  form: Annotated[ModelUpload, Form()], registry: RegistryDep,
                  loaded: ModelsDep, background: BackgroundTasks,
-                 datasets: DatasetsDep, settings: SettingsDep, token: TokenDep) -> Response:
+                 datasets: DatasetsDep, settings: SettingsDep, token: TokenDep,
+                 quotas: QuotasDep) -> Response:
     """The upload form: the same checks as POST /api/models; the list comes back with the
     new model, or the reason it was refused."""
     raw = await file.read(settings.max_model_upload_bytes + 1)
     token, _ = token_or_new(token)
+    who = await run_in_threadpool(quotas.room_for, token, len(raw), "this model")
     model_id, model = await run_in_threadpool(
         register_upload, raw, file.filename or "", name=form.name, class_names=form.class_names,
         dataset=form.dataset, owner=ownership.owner_hash(token), settings=settings,
         registry=registry, datasets=datasets, input_range=form.input_range, insist=form.insist)
     background.add_task(loaded.adopt, model_id, model)
+    quotas.mark("model", model_id, who)
     context = {**_context(registry, datasets, token), "added": registry.get(model_id)}
     return give_token(templates.TemplateResponse(request, "partials/model_rows.html", context,
                                                 background=background), token)

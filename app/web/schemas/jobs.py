@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import Path
@@ -9,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.storage.tables import JobRow
 from app.training import trainer
-from app.training.jobs import JOB_ID_PATTERN, JobStatus, JobStore, QueueSpot, is_yours
+from app.training.jobs import JOB_ID_PATTERN, JobStatus, JobStore, is_yours
+from app.training.queueing import QueueSpot, time_left
 from app.web.schemas import UtcDatetime
 
 JobPath = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="A job id from GET /api/jobs.")]
@@ -66,6 +68,8 @@ class JobOut(BaseModel):
         "jobs' time left and the queued jobs' size (null when nothing is training to tell).")
     nickname: str | None = Field(None, description="Your nickname in a class, on your own "
                                  "jobs only: nobody else sees it here.")
+    device: str | None = Field(None, description="What its worker trains it on, e.g. \"CPU (2 "
+                               "cores)\" or \"GPU (NVIDIA H100)\", once it has started.")
     created: UtcDatetime
     started: UtcDatetime | None
     finished: UtcDatetime | None
@@ -74,6 +78,10 @@ class JobOut(BaseModel):
     def of(cls, row: JobRow, token: str | None, spot: QueueSpot | None = None) -> JobOut:
         out = cls.model_validate(row)
         out.yours = is_yours(row, token)
+        out.device = (row.progress or {}).get("device")
+        if row.status == "running" and out.progress.get("eta_seconds") is not None:
+            # As of now, not of the job's last turn (a worker writes it once a turn).
+            out.progress = {**out.progress, "eta_seconds": time_left(row, time.time())}
         if spot is not None and row.status == "queued":
             out.queue_position, out.start_in_seconds = spot.position, spot.start_in_seconds
         if not out.yours:
