@@ -28,10 +28,12 @@ BATCH = 500
 
 @dataclass(frozen=True)
 class LayerMaxima:
-    """Per test image and channel: the largest activation and its flat place (row·W + col)."""
+    """Per test image and channel: the largest activation, its flat place (row·W + col),
+    and the mean (what a visualization is made to raise, to compare it with)."""
 
     values: np.ndarray  # (N, C) float32
     places: np.ndarray  # (N, C) int32
+    means: np.ndarray  # (N, C) float32
 
 
 @dataclass
@@ -55,7 +57,8 @@ def _maxima_function(loaded: LoadedModel, node: Node) -> Any:
     def maxima(x: Any) -> Any:
         out = sub(x, training=False)
         flat = tf.reshape(out, [tf.shape(out)[0], -1, out.shape[-1]])
-        return tf.reduce_max(flat, axis=1), tf.argmax(flat, axis=1, output_type=tf.int32)
+        return (tf.reduce_max(flat, axis=1), tf.argmax(flat, axis=1, output_type=tf.int32),
+                tf.reduce_mean(flat, axis=1))
 
     return tf.function(maxima).get_concrete_function(tf.TensorSpec([None, h, w, c], tf.float32))
 
@@ -69,13 +72,15 @@ def layer_maxima(loaded: LoadedModel, node: Node, split: TestSplit, cache: Insig
     n = len(split)
     values = np.empty((n, node.shape[-1]), np.float32)
     places = np.empty((n, node.shape[-1]), np.int32)
+    means = np.empty((n, node.shape[-1]), np.float32)
     for start in range(0, n, BATCH):
         progress.step(f"{node.name} on the test images", start, n)
         x = to_model(np.asarray(split.x[start:start + BATCH], np.float32), loaded.info)
-        v, p = fn(tf.constant(x))
-        values[start:start + len(x)], places[start:start + len(x)] = v.numpy(), p.numpy()
+        v, p, m = fn(tf.constant(x))
+        part = slice(start, start + len(x))
+        values[part], places[part], means[part] = v.numpy(), p.numpy(), m.numpy()
     progress.step(f"{node.name} on the test images", n, n)
-    return LayerMaxima(values, places)
+    return LayerMaxima(values, places, means)
 
 
 def maxima_of(loaded: LoadedModel, node: Node, split: TestSplit, cache: InsightCache) -> LayerMaxima:

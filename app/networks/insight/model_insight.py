@@ -31,6 +31,7 @@ class ChannelExamples:
     channel: int
     examples: list[examples.Example]
     maxima: np.ndarray  # the channel's maximum on every test image
+    means: np.ndarray  # and its mean
 
 
 @dataclass
@@ -78,7 +79,8 @@ class ModelInsight:
         split = self.split()
         maxima = examples.maxima_of(self.loaded, node, split, self.cache)
         found = examples.examples(self.graph, node, channel, k, maxima, split)
-        return ChannelExamples(node, channel, found, maxima.values[:, channel])
+        return ChannelExamples(node, channel, found, maxima.values[:, channel],
+                               maxima.means[:, channel])
 
     # ------------------------------------------------------------------ visualization
 

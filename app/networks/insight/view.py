@@ -55,12 +55,14 @@ class ChannelStats:
     searched: int
     firing: float  # the share of images on which its maximum is above 0
     median: float  # the median of its maxima
-    top: float
+    top: float  # the largest of its maxima
+    top_mean: float  # its largest mean activation on a test image
 
 
 def channel_stats(found: ChannelExamples) -> ChannelStats:
     m = found.maxima
-    return ChannelStats(len(m), float((m > 0).mean()), float(np.median(m)), float(m.max()))
+    return ChannelStats(len(m), float((m > 0).mean()), float(np.median(m)), float(m.max()),
+                        float(found.means.max()))
 
 
 def visualization_url(vis: Visualization) -> str:
