@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     # Training you can watch, replay and compare (issue 10).
     max_compare_jobs: int = Field(
         8, ge=2, le=64, description="Most jobs one comparison shows side by side.")
+    max_sweep_jobs: int = Field(
+        12, ge=1, le=64, description="Most runs (jobs) one hyperparameter sweep's grid may "
+        "make (422 over it).")
     live_interval: float = Field(
         0.5, ge=0.1, le=10, description="Seconds between reads of a watched job for its live "
         "pages (one read per job, however many pages watch it).")

@@ -23,6 +23,7 @@ from app.networks.registry import Registry
 from app.resources import MODELS_DIR
 from app.storage.database import Database
 from app.training.jobs import JobStore
+from app.training.sweeps import SweepStore
 from app.training.taskqueue import JobQueue, JobRunner
 from app.training.timelapse import Timelapses
 
@@ -34,6 +35,7 @@ class Services:
     registry: Registry
     models: LoadedModels
     jobs: JobStore
+    sweeps: SweepStore
     queue: JobQueue
     datasets: DatasetCatalog
     dataset_uploads: DatasetUploads
@@ -60,6 +62,7 @@ class Services:
             registry=registry,
             models=models,
             jobs=jobs,
+            sweeps=SweepStore(database, settings, jobs),
             queue=JobQueue(settings, runner),
             datasets=datasets,
             dataset_uploads=DatasetUploads(settings, store, datasets),

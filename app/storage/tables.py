@@ -49,6 +49,8 @@ class JobRow(Base):
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     started: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     finished: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # One run of a hyperparameter sweep (SweepRow), or None.
+    sweep_id: Mapped[str | None] = mapped_column(String(32), index=True, nullable=True)
     # A class's learner submitted it (looked up from the owner token at submission).
     nickname: Mapped[str | None] = mapped_column(String(32), nullable=True)
     class_code: Mapped[str | None] = mapped_column(String(16), index=True, nullable=True)
@@ -180,6 +182,26 @@ class LessonProgressRow(Base):
     lesson: Mapped[str] = mapped_column(String(64))
     step: Mapped[str] = mapped_column(String(64))
     done: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SweepRow(Base):
+    """A hyperparameter sweep: one model and its base settings, the settings it varies
+    (`vary`: `[{"path", "values"}]`, in order) and its runs (`[{"job", "values"}]`, one
+    ordinary job each, which carries `sweep_id`). Its progress and results are its jobs'."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+    nickname: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    class_code: Mapped[str | None] = mapped_column(String(16), index=True, nullable=True)
+    dataset: Mapped[str] = mapped_column(String(32))
+    architecture: Mapped[dict[str, Any]] = mapped_column(JSON)
+    training: Mapped[dict[str, Any]] = mapped_column(JSON)
+    vary: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    runs: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
 class WorkerRow(Base):

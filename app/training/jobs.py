@@ -165,9 +165,11 @@ class JobStore:
         quota (a visitor's, the queue's, the storage its model needs)."""
         return self.create_many([req], token)[0]
 
-    def create_many(self, reqs: list[JobRequest], token: str | None = None) -> list[JobRow]:
-        """Several jobs of one owner (a sweep's grid), all or none: ordinary jobs, which the
-        workers share fairly with everyone else's as one owner's."""
+    def create_many(self, reqs: list[JobRequest], token: str | None = None,
+                    sweep_id: str | None = None) -> list[JobRow]:
+        """Several jobs of one owner (a sweep's grid, `sweep_id`), all or none: ordinary
+        jobs, which the workers share fairly with everyone else's as one owner's. Against
+        the limit per client a sweep counts as one submission, however many runs it has."""
         checked = [validate_request(req, self.settings, self.datasets) for req in reqs]
         who = self.quotas.standing(token)
         with self._submitting:  # checks and inserts in one go: 60 requests at once see 60
@@ -178,7 +180,7 @@ class JobStore:
                                         else f"the models these {len(reqs)} jobs train",
                                         "training")
             with self.database.begin() as s:
-                self._require_queue_room(s, who, len(reqs))
+                self._require_queue_room(s, who, len(reqs), sweep=sweep_id is not None)
                 # A class's learner: the job (and its model) carry their nickname and class.
                 learner = None if who.owner is None else s.scalars(
                     select(LearnerRow).where(LearnerRow.owner == who.owner)).first()
@@ -189,22 +191,27 @@ class JobStore:
                     created=utcnow(), cancel_requested=False,
                     nickname=learner.nickname if learner else None,
                     class_code=learner.class_code if learner else None, visitor=who.visitor,
+                    sweep_id=sweep_id,
                 ) for req, (spec, _) in zip(reqs, checked, strict=True)]
                 s.add_all(rows)
         return rows
 
-    def _require_queue_room(self, s: Session, who: Standing, n: int) -> None:
+    def _require_queue_room(self, s: Session, who: Standing, n: int, sweep: bool = False
+                            ) -> None:
         """The per-client and total limits on waiting jobs. Members' jobs count only members'
-        against the total, so visitors never fill the queue for a class."""
+        against the total, so visitors never fill the queue for a class. Per client, a
+        sweep's waiting runs count as one (`sweep`: these `n` jobs are one)."""
         settings = self.settings
         waiting = select(func.count()).select_from(JobRow).where(JobRow.status == "queued")
         if who.owner is not None:
-            mine = s.scalar(waiting.where(JobRow.owner == who.owner)) or 0
-            if mine + n > settings.max_queued_per_owner:
-                raise QueueFull("queue", f"you already have {mine} jobs waiting; the limit "
-                                f"per client is {settings.max_queued_per_owner} "
+            mine = s.scalar(select(func.count(func.distinct(func.coalesce(JobRow.sweep_id, JobRow.id))))
+                            .where(JobRow.status == "queued", JobRow.owner == who.owner)) or 0
+            more = 1 if sweep else n
+            if mine + more > settings.max_queued_per_owner:
+                raise QueueFull("queue", f"you already have {mine} jobs waiting (a sweep counts "
+                                f"as one); the limit per client is {settings.max_queued_per_owner} "
                                 "(CNNPG_MAX_QUEUED_PER_OWNER)"
-                                + (f", and these are {n} more" if n > 1 else ""))
+                                + (f", and these are {n} more" if more > 1 else ""))
         counted = waiting if who.visitor else waiting.where(JobRow.visitor.is_(False))
         queued = s.scalar(counted) or 0
         if queued + n > settings.max_queued_jobs:

@@ -35,12 +35,13 @@ from app.web.routes import (
     predict,
     serving,
     share,
+    sweeps,
 )
 from app.web.routing import openapi_with_form_bodies
 from app.web.timing import ServerTiming
 
 # One module per resource, each with its API and page routers side by side in `router`.
-RESOURCES = (health, predict, serving, inference_protocol, kernel_lab, architectures, jobs,
+RESOURCES = (health, predict, serving, inference_protocol, kernel_lab, architectures, jobs, sweeps,
              models, datasets, explain, insight, draw, classes, lessons, pages, share)
 
 

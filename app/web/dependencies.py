@@ -23,6 +23,7 @@ from app.networks.inference import LoadedModels
 from app.networks.registry import Registry
 from app.services import Services
 from app.training.jobs import JobStore
+from app.training.sweeps import SweepStore
 from app.training.taskqueue import JobQueue
 from app.training.timelapse import Timelapses
 from app.web.live import LiveJobs
@@ -51,6 +52,10 @@ async def get_models(services: ServicesDep) -> LoadedModels:
 
 async def get_jobs(services: ServicesDep) -> JobStore:
     return services.jobs
+
+
+async def get_sweeps(services: ServicesDep) -> SweepStore:
+    return services.sweeps
 
 
 async def get_queue(services: ServicesDep) -> JobQueue:
@@ -94,6 +99,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 ModelsDep = Annotated[LoadedModels, Depends(get_models)]
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
+SweepsDep = Annotated[SweepStore, Depends(get_sweeps)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 DatasetsDep = Annotated[DatasetCatalog, Depends(get_datasets)]
 DatasetUploadsDep = Annotated[DatasetUploads, Depends(get_dataset_uploads)]
