@@ -1,6 +1,7 @@
 """Hyperparameter sweeps over the API: the grid as ordinary jobs of one owner, refusals that
-name the setting and the value, the limits, cancelling, what mattered and the best run. No
-worker trains here: runs are finished by hand where a result is needed."""
+name the setting and the value, the limits, cancelling, what mattered and the best run, the
+page, and a class's sweeps on its teacher's dashboard. No worker trains here: runs are
+finished by hand where a result is needed (the browser walk trains real ones)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from app.training import builder_link
+from app.training.builder import BuilderState
 from tests.conftest import playground_app
 from tests.job_bodies import TINY_JOB
 
@@ -173,3 +176,62 @@ def test_what_mattered_and_the_best_run(pg):
     assert (rate["values"][1]["min"], rate["values"][1]["max"]) == (0.5, 0.6)
     assert optimizer["points"] == 6.0 and optimizer["values"][0]["runs"] == 2
     assert pg.client.get("/api/sweeps/0123456789ab").status_code == 404
+
+
+def test_the_page_draws_the_runs_and_says_what_mattered(pg):
+    sweep_id, jobs = finished_sweep(pg)
+    c = pg.client
+    page = c.get(f"/sweeps/{sweep_id}").text
+    assert page.count('class="run-line') == 4 and "pending" not in page
+    assert "★ best" in page and f'href="/builder?job={jobs[1]}"' in page
+    assert "Learning rate moved the mean test accuracy by 36.0 points: 91.0% with 0.001, " \
+           "55.0% with 0.1." in page
+    for word in ("adam", "sgd"):  # the optimizer's axis shows its words
+        assert f'text-anchor="end">{word}</text>' in page
+    assert "sse-connect" not in page  # finished: nothing to follow
+    assert f'href="/sweeps/{sweep_id}"' in c.get(f"/jobs/{jobs[0]}").text  # a run links back
+    assert c.get("/sweeps/0123456789ab").status_code == 404
+
+
+def test_a_class_learners_sweep_is_on_the_teachers_dashboard(pg):
+    c = pg.new_client()  # a visitor of its own
+    klass = c.post("/api/classes", json={"name": "Tuesday"}, headers={"X-Owner-Token": ADMIN}).json()
+    learner = pg.new_client()
+    ada = learner.post(f"/api/classes/{klass['code']}/join", json={"nickname": "Ada"}).json()
+    r = learner.post("/api/sweeps", json=sweep_of({"training.batch_size": [16, 64]}),
+                     headers={"X-Owner-Token": ada["owner_token"]})
+    assert r.status_code == 202, r.text
+    sweep_id = r.json()["id"]
+    mine = learner.get(f"/api/sweeps/{sweep_id}", headers={"X-Owner-Token": ada["owner_token"]}).json()
+    assert mine["nickname"] == "Ada" and c.get(f"/api/sweeps/{sweep_id}").json()["nickname"] is None
+
+    teacher = {"X-Owner-Token": klass["teacher_token"]}
+    board = c.get(f"/classes/{klass['code']}/board", headers=teacher).text
+    assert f'href="/sweeps/{sweep_id}"' in board and "batch size" in board and "Ada" in board
+    # The teacher may cancel it, as any job of the class.
+    assert c.post(f"/api/sweeps/{sweep_id}/cancel", headers=teacher).status_code == 200
+
+
+def test_the_sweep_form_says_how_many_runs_and_what_is_wrong(pg):
+    c = pg.new_client()  # a visitor of its own
+    page = c.get("/sweeps/new?preset=mnist_book").text
+    assert 'value="0.001, 0.01, 0.1"' in page and "3 runs" in page
+    state = "preset=mnist_book"
+    r = c.post("/sweeps/new/preview", data={"state": state, "setting0": "training.learning_rate",
+                                            "values0": "0.01, 0.1", "setting1": "layers.0.kernel_size",
+                                            "values1": "3x3, 5x5, 7x7"})
+    assert '<strong id="sweep-runs-count">6 runs</strong>' in r.text
+    # How long: from earlier jobs' speed on MNIST here (those finished above), if any.
+    assert ("From the speed of" in r.text and "images/s" in r.text) or "No job has trained" in r.text
+    r = c.post("/sweeps/new/preview", data={"state": state, "setting0": "training.batch_size",
+                                            "values0": "32, many"})
+    assert "many is not a valid training.batch_size here" in r.text
+    small = BuilderState.from_preset("mnist_book")
+    small.settings["train_samples"] = "300"
+    state = builder_link.url(small).partition("?")[2]  # what the Builder's Sweep… carries
+    r = c.post("/sweeps/new", data={"state": state, "setting0": "training.learning_rate",
+                                    "values0": "0.01, 0.1"})
+    assert r.status_code == 204 and r.headers["hx-redirect"].startswith("/sweeps/")
+    sweep = c.get("/api" + r.headers["hx-redirect"]).json()
+    assert sweep["architecture"]["name"] == "mnist_book" and len(sweep["jobs"]) == 2
+    assert sweep["training"]["train_samples"] == 300

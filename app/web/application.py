@@ -54,6 +54,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     services = Services.build(settings)
     app.state.services = services
     app.state.live = jobs.live_jobs(services)  # job pages' server-sent updates
+    sweeps.follow_sweeps(app.state.live, services)  # and sweep pages'
     app.state.live.end_streams_on_exit_signals()
     # Starts the embedded workers (if any), and fails jobs whose worker is gone, wherever
     # it ran: also with CNNPG_WORKERS=0, when workers on other machines take the jobs.

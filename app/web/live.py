@@ -56,6 +56,18 @@ class LiveJobs:
         self._feeds: dict[str, _Feed] = {}
         self.reads = 0  # database reads so far, for tests and benchmarks
         self.closed = False
+        self._routes: dict[str, Reader] = {}
+
+    def route(self, prefix: str, read: Reader) -> None:
+        """Feeds whose key starts with `prefix` (`sweep:`) are read by `read`, given the
+        rest of the key: other live pages share the one reader per feed."""
+        self._routes[prefix] = read
+
+    def _read(self, key: str) -> Update:
+        for prefix, read in self._routes.items():
+            if key.startswith(prefix):
+                return read(key.removeprefix(prefix))
+        return self.read(key)
 
     def watchers(self, job_id: str) -> int:
         feed = self._feeds.get(job_id)
@@ -139,7 +151,7 @@ class LiveJobs:
         try:
             while True:
                 try:
-                    update = await anyio.to_thread.run_sync(self.read, job_id)
+                    update = await anyio.to_thread.run_sync(self._read, job_id)
                     self.reads += 1
                 except Exception:  # a busy database: try again, the pages keep what they have
                     log.warning("could not read job %s for its watchers", job_id, exc_info=True)

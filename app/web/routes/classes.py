@@ -19,7 +19,8 @@ from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.storage.tables import JobRow, utcnow
 from app.training.jobs import JobStatus
 from app.training.queueing import QueueSpot, time_left
-from app.web.dependencies import ClassesDep, JobsDep, TeacherTokenDep, TokenDep
+from app.training.sweeps import SweepStore
+from app.web.dependencies import ClassesDep, JobsDep, SweepsDep, TeacherTokenDep, TokenDep
 from app.web.errors import error_items
 from app.web.public_links import public_link
 from app.web.schemas import BODY_ERRORS, UtcDatetime, responses
@@ -294,12 +295,13 @@ def teacher_sign_in(request: Request, classes: ClassesDep, token: TokenDep,
     return give_teacher_token(response, teacher_token.strip())
 
 
-def _board_context(board: Board) -> dict[str, Any]:
-    return {"board": board, "out": class_out(board), "join_path": join_path(board.klass.code)}
+def _board_context(board: Board, sweeps: SweepStore) -> dict[str, Any]:
+    return {"board": board, "out": class_out(board), "join_path": join_path(board.klass.code),
+            "sweeps": sweeps.for_class(board.klass.code)}
 
 
 @pages.get("/classes/{code}", response_class=HTMLResponse)
-def dashboard_page(request: Request, code: CodePath, classes: ClassesDep,
+def dashboard_page(request: Request, code: CodePath, classes: ClassesDep, sweeps: SweepsDep,
                    token: TeacherTokenDep) -> Response:
     """The teacher's dashboard; anyone else gets the teacher sign-in form and the reason."""
     try:
@@ -308,21 +310,21 @@ def dashboard_page(request: Request, code: CodePath, classes: ClassesDep,
         return _classes_page(request, classes, token, code=code.upper(), focus="teacher",
                              errors=_messages(exc))
     return templates.TemplateResponse(request, "class_dashboard.html", {
-        "active": "classes", **_board_context(board)})
+        "active": "classes", **_board_context(board, sweeps)})
 
 
 @pages.get("/classes/{code}/board", response_class=HTMLResponse)
-def dashboard_board(request: Request, code: CodePath, classes: ClassesDep,
+def dashboard_board(request: Request, code: CodePath, classes: ClassesDep, sweeps: SweepsDep,
                     token: TeacherTokenDep) -> Response:
     """The dashboard's live part (htmx polls it); refusals come back as the message."""
     board = classes.board(code, token)
     return templates.TemplateResponse(request, "partials/class_board.html",
-                                      _board_context(board))
+                                      _board_context(board, sweeps))
 
 
 @pages.post("/classes/{code}/jobs/{job_id}/cancel", response_class=HTMLResponse)
 def dashboard_cancel(request: Request, code: CodePath, job_id: JobPath, classes: ClassesDep,
-                     jobs: JobsDep, token: TeacherTokenDep) -> Response:
+                     jobs: JobsDep, sweeps: SweepsDep, token: TeacherTokenDep) -> Response:
     """The teacher cancels a job of the class; the board comes back with the news."""
     klass = classes.require_teacher(code, token)
     job = jobs.get(job_id, "path.job_id")
@@ -339,7 +341,7 @@ def dashboard_cancel(request: Request, code: CodePath, job_id: JobPath, classes:
             notice = str(exc)
     board = classes.board(code, token)
     return templates.TemplateResponse(request, "partials/class_board.html",
-                                      {**_board_context(board), "notice": notice})
+                                      {**_board_context(board, sweeps), "notice": notice})
 
 
 router = APIRouter()
