@@ -83,6 +83,8 @@ class Reader:
             names = ["3e0bd54d2544", "9a41c0e2b7d1"]
             if len(self.jobs) <= len(names):
                 self.ids[names[len(self.jobs) - 1]] = body["id"]
+        if "/api/sweeps -H" in example and body.get("id"):
+            self.ids["5d1c0a7e9b24"] = body["id"]
         if "/api/datasets -F" in example and body.get("id"):
             self.ids["pets-3f9a1c2e"] = body["id"]
         if "/api/classes -H" in example:
