@@ -172,6 +172,15 @@ class TrainingSession:
                                                self.training.get("learning_rate", 1e-3))
         self._work = self._units()
 
+    def _progress_bar(self, epoch: int) -> Any:
+        """Keras' own progress bar for a job trained at a terminal (`cnn-playground train`)."""
+        if not self.verbose:
+            return None
+        import keras
+
+        print(f"Epoch {epoch + 1}/{self.epochs}", flush=True)
+        return keras.utils.Progbar(self.batches, stateful_metrics=["loss", "accuracy"])
+
     # ------------------------------------------------------------ the units of work
 
     def _units(self) -> Iterator[None]:
@@ -185,12 +194,16 @@ class TrainingSession:
             report.on_epoch_begin(epoch)
             order = rng.permutation(self.n_train)
             tally = Tally()
+            bar = self._progress_bar(epoch)
             for batch in range(self.batches):
                 picked = np.sort(order[batch * self.batch_size:(batch + 1) * self.batch_size])
                 loss, right = compiled.step(x[picked], y[picked])
                 tally.add(loss * len(picked), right, len(picked))
                 mean_loss, accuracy = tally.means()
                 report.on_train_batch_end(batch, {"loss": mean_loss, "accuracy": accuracy})
+                if bar is not None and batch + 1 < self.batches:
+                    bar.update(batch + 1, [("loss", mean_loss), ("accuracy", accuracy)],
+                               finalize=False)
                 yield
             logs = dict(zip(("loss", "accuracy"), tally.means(), strict=True))
             if self.validation is not None:
@@ -200,9 +213,8 @@ class TrainingSession:
             self.fit_seconds = self.clock()
             report.on_epoch_end(epoch, logs)
             yield from self._frame(epoch + 1, logs.get("val_accuracy"))
-            if self.verbose:
-                print(f"epoch {epoch + 1}/{self.epochs}: "
-                      + ", ".join(f"{k} {v:.4f}" for k, v in logs.items()), flush=True)
+            if bar is not None:
+                bar.update(self.batches, list(logs.items()), finalize=True)
         report.state["phase"] = "evaluating"
         report.emit(force=True)
         predicted: list[np.ndarray] = []

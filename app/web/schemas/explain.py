@@ -132,7 +132,7 @@ class NeuronResponse(BaseModel):
     layer: str
     type: str
     channel: int
-    cell: list[int] | None
+    cell: list[int] | None = None
     output: float = Field(description="The Keras layer's output at this place.")
     bias: float | None = None
     terms: list[TermOut] | None = None
