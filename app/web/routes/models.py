@@ -3,21 +3,22 @@ upload form, and each model's page with its card (pages)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
 
 from app.classroom import ownership
+from app.classroom.quotas import Quotas
+from app.config import Settings
 from app.datasets.catalog import DatasetCatalog
 from app.errors import Forbidden, NotFound
 from app.networks.architecture import ArchitectureSpec, check
 from app.networks.export import Format
-from app.networks.registry import MODEL_ID_PATTERN, ModelInfo, Registry
+from app.networks.inference import LoadedModels
+from app.networks.registry import Registry
 from app.networks.uploads import register_upload
-from app.validation import Blank
 from app.web.dependencies import (
     DatasetsDep,
     ExportsDep,
@@ -28,50 +29,17 @@ from app.web.dependencies import (
     SettingsDep,
     TokenDep,
 )
+from app.web.model_input import ModelPath
 from app.web.public_links import public_base
 from app.web.schemas import FORM_ERRORS, responses
-from app.web.schemas.architectures import SummaryOut, summary_out
+from app.web.schemas.architectures import summary_out
+from app.web.schemas.models import ModelDetail, ModelItem, ModelUpload, item
 from app.web.templating import templates
 from app.web.tokens import give_token, token_or_new
 from app.web.uploads import files_are_files
 
 api = APIRouter(tags=["models"])
-ModelPath = Annotated[str, Path(pattern=MODEL_ID_PATTERN, max_length=64,
-                                description="A model id from GET /api/models.")]
 NOT_FOUND = responses(e404="No such model")
-
-
-class ModelItem(BaseModel):
-    id: str
-    name: str
-    dataset: str
-    input_shape: list[int]
-    shipped: bool
-    test_accuracy: float | None
-    created: str
-    class_names: list[str]
-    source: Literal["shipped", "trained", "uploaded"] = "trained"
-    input_range: Literal["0-1", "0-255", "-1-1"] = Field(
-        "0-1", description="The pixel values the model reads, black to white.")
-
-
-class ModelDetail(ModelItem):
-    architecture: dict[str, Any] | None = None
-    training: dict[str, Any] | None = None
-    total_params: int | None = None
-    test_loss: float | None = None
-    job_id: str | None = None
-    sha256: str | None = None
-    summary: SummaryOut | None = None
-
-
-def item(info: ModelInfo) -> ModelItem:
-    return ModelItem(id=info.id, name=info.name, dataset=info.dataset,
-                     input_shape=list(info.input_shape), shipped=info.shipped,
-                     test_accuracy=info.test_accuracy, created=info.created,
-                     class_names=info.class_names,
-                     source="shipped" if info.shipped else info.meta.get("source", "trained"),
-                     input_range=info.input_range)
 
 
 @api.get("/api/models", response_model=list[ModelItem])
@@ -125,23 +93,20 @@ def delete(model_id: ModelPath, registry: RegistryDep, models: ModelsDep,
     return Response(status_code=204)
 
 
-class ModelUpload(BaseModel):
-    """The fields beside the file in `POST /api/models`."""
-
-    name: Annotated[Annotated[str, Field(max_length=64)] | None, Blank] = Field(
-        None, description="Shown in the model lists (empty or left out: the file's name).")
-    class_names: Annotated[Annotated[str, Field(max_length=70_000)] | None, Blank] = Field(
-        None, description="Comma-separated, one per output (default: the dataset's, or 0, 1, …).")
-    dataset: Annotated[Annotated[str, Field(pattern=r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,31})?$")]
-                       | None, Blank] = Field(
-        None, description="The dataset it was trained on (GET /api/datasets), if any: its test "
-        "images can then be explained, and a 28×28×1 MNIST model reads drawings the MNIST way.")
-    input_range: Annotated[Literal["0-255", "0-1", "-1-1"] | None, Blank] = Field(
-        None, description="The pixel values the model reads, black to white (default: what "
-        "its first layers say — a Rescaling or Normalization — else 0-1; MobileNet and "
-        "MobileNetV2 read -1-1).")
-    insist: Annotated[bool, Blank] = Field(
-        False, description="Keep input_range even where the model's first layers say another.")
+async def _receive(file: UploadFile, form: ModelUpload, token: str, registry: Registry,
+                   loaded: LoadedModels, background: BackgroundTasks, datasets: DatasetCatalog,
+                   settings: Settings, quotas: Quotas) -> str:
+    """An uploaded model checked, stored within its owner's quota and kept loaded after the
+    answer (its first prediction does not load it again): the API and the form alike."""
+    raw = await file.read(settings.max_model_upload_bytes + 1)  # more is refused, naming the limit
+    who = await run_in_threadpool(quotas.room_for, token, len(raw), "this model")
+    model_id, model = await run_in_threadpool(
+        register_upload, raw, file.filename or "", name=form.name, class_names=form.class_names,
+        dataset=form.dataset, owner=ownership.owner_hash(token), settings=settings,
+        registry=registry, datasets=datasets, input_range=form.input_range, insist=form.insist)
+    background.add_task(loaded.adopt, model_id, model)
+    quotas.mark("model", model_id, who)
+    return model_id
 
 
 @api.post("/api/models", status_code=201, response_model=ModelItem,
@@ -161,15 +126,9 @@ async def upload_model(file: Annotated[UploadFile, File(description="A Keras 3 .
     sees it (only the layers and arguments the playground knows; no Lambda, no code, no
     HDF5) and then loaded in safe mode. It joins the registry with an owner token (the
     `X-Owner-Token` header and an HttpOnly cookie), as a trained model does."""
-    raw = await file.read(settings.max_model_upload_bytes + 1)  # more is refused, naming the limit
     token, _ = token_or_new(token)
-    who = await run_in_threadpool(quotas.room_for, token, len(raw), "this model")
-    model_id, model = await run_in_threadpool(
-        register_upload, raw, file.filename or "", name=form.name, class_names=form.class_names,
-        dataset=form.dataset, owner=ownership.owner_hash(token), settings=settings,
-        registry=registry, datasets=datasets, input_range=form.input_range, insist=form.insist)
-    background.add_task(loaded.adopt, model_id, model)  # after the answer: ready to predict
-    quotas.mark("model", model_id, who)
+    model_id = await _receive(file, form, token, registry, loaded, background, datasets,
+                              settings, quotas)
     body = item(registry.get(model_id))
     return give_token(JSONResponse(body.model_dump(), status_code=201, background=background), token)
 
@@ -200,15 +159,9 @@ async def upload(request: Request, file: Annotated[UploadFile, File()],
                  quotas: QuotasDep) -> Response:
     """The upload form: the same checks as POST /api/models; the list comes back with the
     new model, or the reason it was refused."""
-    raw = await file.read(settings.max_model_upload_bytes + 1)
     token, _ = token_or_new(token)
-    who = await run_in_threadpool(quotas.room_for, token, len(raw), "this model")
-    model_id, model = await run_in_threadpool(
-        register_upload, raw, file.filename or "", name=form.name, class_names=form.class_names,
-        dataset=form.dataset, owner=ownership.owner_hash(token), settings=settings,
-        registry=registry, datasets=datasets, input_range=form.input_range, insist=form.insist)
-    background.add_task(loaded.adopt, model_id, model)
-    quotas.mark("model", model_id, who)
+    model_id = await _receive(file, form, token, registry, loaded, background, datasets,
+                              settings, quotas)
     context = {**_context(registry, datasets, token), "added": registry.get(model_id)}
     return give_token(templates.TemplateResponse(request, "partials/model_rows.html", context,
                                                 background=background), token)
