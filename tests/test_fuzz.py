@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ROOT, playground_app
 
-CASES = 30  # per operation and phase; with --seed, every run sends the same cases
+CASES = 15  # per operation and phase; with --seed, every run sends the same cases
 
 
 @pytest.fixture(scope="module")
