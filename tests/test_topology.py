@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -66,7 +67,7 @@ def namespaces(n: int) -> Iterator[list[tuple[str, str, str]] | None]:
 
 
 def start_worker(i: int, tmp_path, db: str, queue: str, netns: str | None
-                 ) -> tuple[subprocess.Popen, object]:
+                 ) -> tuple[subprocess.Popen, Path]:
     log = tmp_path / f"worker{i}.log"
     prefix = ["ip", "netns", "exec", netns] if netns else []
     env = {**os.environ, "CNNPG_DATABASE_URL": db, "CNNPG_REDIS_URL": queue,
@@ -75,6 +76,15 @@ def start_worker(i: int, tmp_path, db: str, queue: str, netns: str | None
     proc = subprocess.Popen([*prefix, sys.executable, "-m", "app.cli", "worker"], cwd=ROOT,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
     return proc, log
+
+
+def wait_ready(logs: list[Path]) -> None:
+    """Both workers up (known as alive) before the class presses Train: a job queued while
+    only one is goes to that one, however many it already has."""
+    deadline = time.monotonic() + 120
+    while not all("ready: trains on" in log.read_text() for log in logs):
+        assert time.monotonic() < deadline, [log.read_text()[-2000:] for log in logs]
+        time.sleep(0.2)
 
 
 def test_two_workers_share_a_class_and_one_is_killed_mid_job(tmp_path, record_property):
@@ -97,6 +107,7 @@ def scenario(tmp_path, pg: int, rd: int, lan: list[tuple[str, str, str]] | None)
         workers.append(start_worker(i, tmp_path, url.replace("127.0.0.1", host),
                                     f"redis://{host}:{rd}/0", lan[i][0] if lan else None))
     try:
+        wait_ready([log for _, log in workers])
         with httpx.Client(base_url=web.url, timeout=60) as c:
             code = c.post("/api/classes", json={"name": "two machines"},
                           headers={"X-Owner-Token": ADMIN}).json()["code"]
