@@ -34,10 +34,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tests.conftest import Server  # noqa: E402
+from tests.conftest import Server, wait_job  # noqa: E402
 from tests.digits_data import as_canvas_png, mnist_test  # noqa: E402
 
 ADMIN = "bench-class-admin-" + "9f3c2a71b85e4d06"
+# A tiny job trained before the class presses Train: the worker is up, its TensorFlow warm.
+PROBE = {"architecture": {"name": "probe", "input_shape": [28, 28, 1], "layers": [
+    {"type": "Flatten"}, {"type": "Dense", "units": 10, "activation": "softmax"}]},
+    "dataset": "mnist", "training": {"epochs": 1, "train_samples": 100, "seed": 0}}
 
 
 class Learner(threading.Thread):
@@ -133,10 +137,8 @@ def class_run(args: argparse.Namespace, body_for) -> dict:
                     learner.start()
                 # The worker is up (TensorFlow imported, the shipped model loaded) before
                 # the class presses Train, as it would be at the start of a lesson.
-                deadline = time.monotonic() + 120
-                while not (Path(tmp) / "playground.db").exists() or not _worker_ready(c):
-                    assert time.monotonic() < deadline, "no worker came up"
-                    time.sleep(0.5)
+                wait_job(c, c.post("/api/jobs", json=PROBE, headers={"X-Owner-Token": ADMIN})
+                         .json()["id"], ("succeeded",), timeout=120)
                 x, _ = mnist_test()
                 pngs = [as_canvas_png(x[i]) for i in range(20)]
                 visitors = Visitors(server.url, args.visitors, pngs)
@@ -156,18 +158,6 @@ def class_run(args: argparse.Namespace, body_for) -> dict:
             "predict_errors": visitors.errors,
             "statuses": [ln.status for ln in learners],
             "errors": [ln.error for ln in learners if ln.status != "succeeded"]}
-
-
-def _worker_ready(c: httpx.Client) -> bool:
-    """A tiny probe job has trained: the worker is ready, its TensorFlow warm."""
-    if not hasattr(_worker_ready, "job"):
-        probe = {"architecture": {"name": "probe", "input_shape": [28, 28, 1], "layers": [
-            {"type": "Flatten"}, {"type": "Dense", "units": 10, "activation": "softmax"}]},
-            "dataset": "mnist", "training": {"epochs": 1, "train_samples": 100, "seed": 0}}
-        _worker_ready.job = c.post("/api/jobs", json=probe,  # type: ignore[attr-defined]
-                                   headers={"X-Owner-Token": ADMIN}).json()["id"]
-    job = c.get(f"/api/jobs/{_worker_ready.job}").json()  # type: ignore[attr-defined]
-    return job["status"] == "succeeded"
 
 
 def bare_runs(args: argparse.Namespace, spec, data, training: dict, runs: int) -> list[float]:
