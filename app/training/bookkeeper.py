@@ -106,6 +106,11 @@ class Bookkeeper(threading.Thread):
                 if not self._ended:
                     break
                 ended = self._ended[0]
+                # Its last progress (the last epoch's history) may have come after this
+                # flush took the others: written first, since only a running job's is.
+                last = self._progress.pop(ended.ticket.job_id, None)
+            if last is not None:
+                self.services.jobs.write_progress({ended.ticket.job_id: last})
             self._finish(ended)
             with self._lock:
                 self._ended.popleft()
