@@ -291,7 +291,7 @@ def ensure_tflite(path: Path) -> None:
     """The shipped model's LiteRT flatbuffer, converted as this server converts it."""
     if path.exists():
         return
-    code = ("import sys, keras; from app.networks.inference import tflite_flatbuffer; "
+    code = ("import sys, keras; from app.networks.litert import tflite_flatbuffer; "
             "m = keras.saving.load_model(sys.argv[1], safe_mode=True); "
             "open(sys.argv[2], 'wb').write(tflite_flatbuffer(m))")
     subprocess.run([sys.executable, "-c", code, str(ROOT / "models" / f"{MODEL}.keras"), str(path)],

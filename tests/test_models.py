@@ -92,3 +92,38 @@ def test_served_predictions_equal_the_keras_model(tmp_path):
     singles = np.concatenate([loaded.predict(x[i : i + 1]) for i in range(len(x))])
     np.testing.assert_allclose(singles, expected, atol=1e-5)
     np.testing.assert_allclose(loaded.predict(x), expected, atol=1e-5)
+
+
+def test_a_model_loaded_again_is_not_converted_again(tmp_path):
+    """LiteRT's conversion (about 0.5 s of CPU) is kept by the file's SHA-256: the digit
+    model loaded by a second application reuses it, and predicts the same; another file
+    (the same network, other weights) is converted for itself."""
+    import keras
+
+    from app.config import Settings
+    from app.networks.inference import LoadedModels
+    from app.networks.litert import file_key
+    from app.networks.registry import Registry
+    from app.storage.database import Database
+
+    def load(where, models_dir=MODELS):
+        registry = Registry(Database(Settings(data_dir=where)), models_dir, where / "cache", 1 << 20)
+        return LoadedModels(registry, capacity=1).get("mnist_digits")
+
+    first, again = load(tmp_path / "a"), load(tmp_path / "b")
+    assert first._lite is not None and again._lite is not None
+    assert again._lite.content is first._lite.content  # the same flatbuffer, not a new one
+    x = load_dataset("mnist", DATA).x_test[:5]
+    for i in range(len(x)):
+        np.testing.assert_array_equal(again.predict(x[i : i + 1]), first.predict(x[i : i + 1]))
+
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    (other_dir / "mnist_digits.json").write_bytes((MODELS / "mnist_digits.json").read_bytes())
+    model = keras.saving.load_model(MODELS / "mnist_digits.keras", compile=False)
+    model.layers[-1].bias.assign(model.layers[-1].bias.numpy() + 1.0)
+    model.save(other_dir / "mnist_digits.keras")
+    assert file_key(other_dir / "mnist_digits.keras") != file_key(MODELS / "mnist_digits.keras")
+    other = load(tmp_path / "c", other_dir)
+    assert other._lite is not None and other._lite.content != first._lite.content
+    np.testing.assert_allclose(other.predict(x[:1]), model(x[:1], training=False).numpy(), atol=1e-5)

@@ -2,7 +2,7 @@
 
 - `keras`: the registry's `.keras` file, as it is.
 - `tflite`: the LiteRT (TensorFlow Lite) flatbuffer that single predictions here already
-  run on (the same conversion, `inference.tflite_flatbuffer`), for phones and
+  run on (the same conversion, `litert.tflite_flatbuffer`), for phones and
   microcontrollers.
 - `savedmodel`: a `.zip` of a TensorFlow Serving model directory, `<id>/1/saved_model.pb`
   and `<id>/1/variables/`, with the model card beside the version (`<id>/model_card.json`

@@ -9,9 +9,7 @@ against 1 ms through TensorFlow's runtime. Both compute the same Keras model.
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import io
 import logging
 import os
 import threading
@@ -30,6 +28,7 @@ from app.imaging.palette_png import signed_channel_urls
 from app.imaging.rendering import SignedScale, png_data_urls, signed_map_image
 from app.networks import digits
 from app.networks.layers import kind_of, operations_of
+from app.networks.litert import LITE_MAX_OPS, LITE_MAX_PARAMS, LiteRunner, file_key
 from app.networks.ranges import to_unit
 from app.networks.registry import ModelInfo, Registry
 
@@ -43,8 +42,6 @@ log = logging.getLogger(__name__)
 # Keras and TensorFlow do not import, load and trace models safely in parallel threads: one
 # at a time in the whole process (loads, uploads being checked, explainers being traced).
 KERAS_LOCK = threading.RLock()
-LITE_MAX_PARAMS = 1_000_000  # LiteRT for single predictions of models up to this size
-LITE_MAX_OPS = 100
 
 
 @dataclass
@@ -82,7 +79,8 @@ class FeatureMaps:
 
 class LoadedModel:
     def __init__(self, info: ModelInfo, path: Path | None, model: Any = None) -> None:
-        """The model at `path`, or `model` where it is already loaded (from those bytes)."""
+        """The model at `path`, or `model` where it is already loaded (from the bytes at
+        `path`, or from bytes not stored: `path` None)."""
         import keras
         import tensorflow as tf
 
@@ -101,9 +99,10 @@ class LoadedModel:
         # for the digit model), but converting MobileNetV2 takes about 10 s, for little gain
         # on a model whose forward pass takes 25 ms: large models keep TensorFlow's.
         small = model.count_params() <= LITE_MAX_PARAMS and len(operations_of(model)) <= LITE_MAX_OPS
-        self._lite = _LiteRunner.convert(model) if small else None
+        self._file_key = file_key(path)
+        self._lite = LiteRunner.convert(model, self._file_key) if small else None
         self._converted = small
-        self._lite_download: _LiteRunner | None = None
+        self._lite_download: LiteRunner | None = None
         self.explainer: Explainer | None = None  # made on first use (app/networks/explain)
         zeros = np.zeros((1, *info.input_shape), np.float32)
         self.predict(zeros)  # warm up both paths, so no request pays for their first run
@@ -117,7 +116,7 @@ class LoadedModel:
         if not self._converted:
             with KERAS_LOCK:
                 if not self._converted:
-                    self._lite_download = _LiteRunner.convert(self.model)
+                    self._lite_download = LiteRunner.convert(self.model, self._file_key)
                     self._converted = True
             return self._lite_download.content if self._lite_download is not None else None
         return self._lite.content if self._lite is not None else None
@@ -140,43 +139,6 @@ class LoadedModel:
                     self._maps = self._tf.function(
                         lambda x: maps_model(x, training=False)).get_concrete_function(self._spec)
         return [t.numpy() for t in self._maps(self._tf.constant(x, dtype=self._tf.float32))]
-
-
-def tflite_flatbuffer(model: Any) -> bytes:
-    """The Keras model as a LiteRT (TensorFlow Lite) flatbuffer."""
-    import tensorflow as tf
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        return bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-
-
-class _LiteRunner:
-    """One LiteRT interpreter for batch-size-1 calls; interpreters are not thread-safe."""
-
-    def __init__(self, content: bytes) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.content = content  # the .tflite flatbuffer, also what a download gives
-        self._interpreter = Interpreter(model_content=content, num_threads=1)
-        self._interpreter.allocate_tensors()
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        self._output = self._interpreter.get_output_details()[0]["index"]
-        self._lock = threading.Lock()
-
-    @classmethod
-    def convert(cls, model: Any) -> _LiteRunner | None:
-        """None where LiteRT or the conversion is unavailable: TensorFlow then serves alone."""
-        try:
-            return cls(tflite_flatbuffer(model))
-        except Exception:
-            log.warning("LiteRT unavailable for %s; using TensorFlow", model.name, exc_info=True)
-            return None
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        with self._lock:
-            self._interpreter.set_tensor(self._input, np.ascontiguousarray(x, dtype=np.float32))
-            self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output)
 
 
 class ModelUnavailable(Unavailable):
@@ -269,7 +231,8 @@ class LoadedModels:
                 return
             configure_tensorflow(self.threads)
             try:
-                self._keep(model_id, LoadedModel(self.registry.get(model_id), None, model))
+                self._keep(model_id, LoadedModel(self.registry.get(model_id),
+                                                 self.registry.path(model_id), model))
             except Exception:  # the first request loads it from the registry instead
                 log.exception("could not keep uploaded model %s loaded", model_id)
 
