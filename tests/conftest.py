@@ -11,6 +11,7 @@ process (`Server`).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
@@ -19,13 +20,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
+
+T = TypeVar("T")
 
 pytest_plugins = ["tests.services"]  # the PostgreSQL and Redis fixtures
 
@@ -231,6 +235,13 @@ def wait_job(client: Any, job_id: str, done: Callable[[dict], bool] | tuple[str,
     raise AssertionError(f"job {job_id} still {job.get('status')} after {timeout} s: {job}")
 
 
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run on a thread of its own: a session's Playwright keeps an event loop
+    running on the test's thread, where asyncio.run refuses to start another."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def wait_running(client: Any, job_id: str, timeout: float = 180.0) -> dict:
     """A job caught training: running, with at least one batch done."""
     job = wait_job(client, job_id, lambda j: j["status"] not in ("queued", "running") or (
@@ -248,9 +259,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def playwright_driver():
-    """One Playwright per module (it cannot run twice at once), for every browser in it."""
+    """One Playwright per test process, for every browser in it: starting one per module
+    cost a second each time. While it runs, this thread has a running event loop (its
+    dispatcher's), so a test runs its own coroutines with `run_async`, not asyncio.run."""
     if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: the test command installs Debian's chromium")
     from playwright.sync_api import expect, sync_playwright
@@ -260,7 +273,7 @@ def playwright_driver():
         yield p
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(playwright_driver):
     b = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield b

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import Server, wait_running
+from tests.conftest import Server, run_async, wait_running
 from tests.digits_data import as_canvas_png, mnist_test
 from tests.job_bodies import SLOW
 
@@ -66,7 +66,7 @@ def test_32_clients_while_training(tmp_path):
             wait_running(c, job)
             x, y = mnist_test()
             pngs = [as_canvas_png(d) for d in x[:100]]
-            stats = asyncio.run(hammer(srv.url, pngs, [int(v) for v in y[:100]], srv.proc.pid))
+            stats = run_async(hammer(srv.url, pngs, [int(v) for v in y[:100]], srv.proc.pid))
             assert c.get(f"/api/jobs/{job}").json()["status"] == "running"  # trained throughout
             c.post(f"/api/jobs/{job}/cancel")
         growth = stats["rss_last"] / stats["rss_1000"]

@@ -27,7 +27,7 @@ from tests.services import postgres_server, redis_server
 
 ADMIN = "topology-admin-" + "4be1c07d93a25f68e1"
 JOB = {"architecture": "mnist_book", "dataset": "mnist",
-       "training": {"epochs": 3, "train_samples": 1500, "batch_size": 32, "seed": 4}}
+       "training": {"epochs": 2, "train_samples": 1200, "batch_size": 32, "seed": 4}}
 
 
 def run(*cmd: str) -> None:

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.conftest import browser_page, wait_job
+from tests.conftest import browser_page, run_async, wait_job
 from tests.digits_data import DATA
 
 SEEDED = {"architecture": "mnist_book", "dataset": "mnist",
@@ -365,7 +365,7 @@ def test_one_reader_per_watched_job_however_many_pages_watch():
         pages = await asyncio.gather(*(page() for _ in range(40)))
         return pages, live.readers, live.watchers("job")
 
-    pages, readers, watchers = asyncio.run(scenario())
+    pages, readers, watchers = run_async(scenario())
     assert len(reads) == 6  # one read per interval for all forty pages, until the job ended
     assert all(p[-1] == "<p>6</p>" for p in pages) and readers == 0 and watchers == 0
 
@@ -377,7 +377,7 @@ def test_one_reader_per_watched_job_however_many_pages_watch():
         await asyncio.sleep(0.05)
         return live.readers, live.watchers("job")
 
-    assert asyncio.run(leaving()) == (0, 0)  # nobody watching: nothing reads
+    assert run_async(leaving()) == (0, 0)  # nobody watching: nothing reads
 
     async def shutting_down() -> list[int]:
         live = LiveJobs(lambda job_id: Update(time.monotonic(), ()), interval=0.01)
@@ -387,7 +387,7 @@ def test_one_reader_per_watched_job_however_many_pages_watch():
         live.close()  # SIGTERM: every stream ends, so the server need not wait for them
         return await pages
 
-    assert all(n > 0 for n in asyncio.run(shutting_down()))
+    assert all(n > 0 for n in run_async(shutting_down()))
 
 
 async def _drain(stream) -> int:
