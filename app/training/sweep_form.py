@@ -12,7 +12,7 @@ from typing import Any
 
 from app.networks.layers import LAYER_CLASSES
 from app.training.builder import BuilderView
-from app.training.sweeps import MAX_VARIED, TRAINING_WORDS
+from app.training.sweep_plans import MAX_VARIED, TRAINING_WORDS
 
 ROWS = MAX_VARIED
 _INT = re.compile(r"^[+-]?\d+$")

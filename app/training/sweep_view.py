@@ -16,7 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from app.training.sweeps import TRAINING_WORDS, Effect, Run, Setting, Sweep, shown
+from app.training.sweep_plans import TRAINING_WORDS, Setting, shown
+from app.training.sweeps import Effect, Run, Sweep
 
 # Viridis (perceptually even, readable with every colour-vision deficiency), from the best
 # run (dark) to the worst (light), so the best line stands out on white.

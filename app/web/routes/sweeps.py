@@ -21,7 +21,8 @@ from app.services import Services
 from app.training import builder, builder_link, sweep_form, sweep_view
 from app.training.builder import BuilderView
 from app.training.jobs import JobStore
-from app.training.sweeps import Plan, SweepRequest, SweepStore
+from app.training.sweep_plans import Plan, SweepRequest
+from app.training.sweeps import SweepStore
 from app.training.taskqueue import JobQueue
 from app.web.dependencies import (
     DatasetsDep,

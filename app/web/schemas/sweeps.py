@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 
 from app.classroom import ownership
 from app.training.jobs import JobStatus
-from app.training.sweeps import SWEEP_ID_PATTERN, Sweep
+from app.training.sweep_plans import SWEEP_ID_PATTERN
+from app.training.sweeps import Sweep
 from app.web.schemas import UtcDatetime
 
 SweepPath = Annotated[str, Path(pattern=SWEEP_ID_PATTERN,
