@@ -96,22 +96,21 @@ def test_sigterm_mid_job_then_restart(tmp_path):
     srv.proc.send_signal(signal.SIGTERM)
     srv.proc.wait(60)
 
-    srv = Server(tmp_path, env)
-    try:
-        with httpx.Client(base_url=srv.url, timeout=60) as c:
-            job = c.get(f"/api/jobs/{running}").json()
-            assert job["status"] == "failed" and "server stopped" in job["error"], job
-            assert wait_job(c, queued, ("succeeded", "failed"))["status"] == "succeeded"
-            assert all(j["status"] != "running" for j in c.get("/api/jobs").json())
-            # The finished model survived, whole.
-            assert c.get(f"/api/models/{model_id}").status_code == 200
-            r = c.get(f"/api/models/{model_id}/download")
-            assert r.status_code == 200 and r.content[:2] == b"PK"
-            x, _ = mnist_test()
-            assert c.post("/predict", params={"model": model_id},
-                          json={"pixels": x[0].tolist()}).status_code == 200
-    finally:
-        srv.stop()
+    # Started again on the same data (in this process: what is tested is what the stopped
+    # process left behind), with a worker process of its own.
+    with playground_app(tmp_path, workers=1, worker_jobs=1) as pg:
+        c = pg.client
+        job = c.get(f"/api/jobs/{running}").json()
+        assert job["status"] == "failed" and "server stopped" in job["error"], job
+        assert wait_job(c, queued, ("succeeded", "failed"))["status"] == "succeeded"
+        assert all(j["status"] != "running" for j in c.get("/api/jobs").json())
+        # The finished model survived, whole.
+        assert c.get(f"/api/models/{model_id}").status_code == 200
+        r = c.get(f"/api/models/{model_id}/download")
+        assert r.status_code == 200 and r.content[:2] == b"PK"
+        x, _ = mnist_test()
+        assert c.post("/predict", params={"model": model_id},
+                      json={"pixels": x[0].tolist()}).status_code == 200
 
 
 def test_a_job_whose_training_raises_fails_with_the_reason(client, playground):
@@ -151,12 +150,9 @@ def test_server_sigkilled_mid_job_leaves_no_orphan_and_no_stuck_job(tmp_path):
         time.sleep(0.2)
     assert not os.path.exists(f"/proc/{pid}"), "the worker outlived its server"
     time.sleep(3)  # past the heartbeat timeout
-    srv = Server(tmp_path, {"CNNPG_WORKERS": "0", "CNNPG_HEARTBEAT_TIMEOUT": "3"})
-    try:
-        status = httpx.get(f"{srv.url}/api/jobs/{job}").json()
+    with playground_app(tmp_path, heartbeat_timeout=3) as pg:  # started again, in this process
+        status = pg.client.get(f"/api/jobs/{job}").json()
         assert status["status"] == "failed" and "restarted" in status["error"], status
-    finally:
-        srv.stop()
 
 
 def test_a_missing_dataset_offline_names_the_setting(tmp_path, monkeypatch):
