@@ -17,12 +17,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 
-import httpx
-
-from tests.conftest import ROOT, Server, wait_job
+from tests.conftest import ROOT, playground_app, wait_job
 from tests.services import postgres_server, redis_server
 
 ADMIN = "topology-admin-" + "4be1c07d93a25f68e1"
@@ -98,9 +96,12 @@ def test_two_workers_share_a_class_and_one_is_killed_mid_job(tmp_path, record_pr
 
 def scenario(tmp_path, pg: int, rd: int, lan: list[tuple[str, str, str]] | None) -> None:
     url = f"postgresql+psycopg://postgres@127.0.0.1:{pg}/postgres"
-    env = {"CNNPG_DATABASE_URL": url, "CNNPG_REDIS_URL": f"redis://127.0.0.1:{rd}/0",
-           "CNNPG_WORKERS": "0", "CNNPG_HEARTBEAT_TIMEOUT": "5", "CNNPG_ADMIN_TOKEN": ADMIN}
-    web = Server(tmp_path / "web", env)
+    # The web server (no workers of its own) is this process's application; the workers are
+    # processes, each on its own network where namespaces can be made.
+    stack = ExitStack()
+    web = stack.enter_context(playground_app(
+        tmp_path / "web", database_url=url, redis_url=f"redis://127.0.0.1:{rd}/0",
+        heartbeat_timeout=5, admin_token=ADMIN))
     workers = []
     for i in range(2):
         host = lan[i][1] if lan else "127.0.0.1"  # each reaches the host over its own link
@@ -108,7 +109,7 @@ def scenario(tmp_path, pg: int, rd: int, lan: list[tuple[str, str, str]] | None)
                                     f"redis://{host}:{rd}/0", lan[i][0] if lan else None))
     try:
         wait_ready([log for _, log in workers])
-        with httpx.Client(base_url=web.url, timeout=60) as c:
+        with nullcontext(web.client) as c:
             code = c.post("/api/classes", json={"name": "two machines"},
                           headers={"X-Owner-Token": ADMIN}).json()["code"]
             tokens = [c.post(f"/api/classes/{code}/join", json={"nickname": f"n{i}"})
@@ -157,4 +158,4 @@ def scenario(tmp_path, pg: int, rd: int, lan: list[tuple[str, str, str]] | None)
                 w.terminate()
         for w, _ in workers:
             w.wait(30)
-        web.stop()
+        stack.close()
