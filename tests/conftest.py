@@ -31,6 +31,27 @@ import pytest
 
 T = TypeVar("T")
 
+
+def _import_anyio_now() -> None:
+    """Import every part of anyio now, on the main thread. anyio imports its parts on first
+    use, and pytest compiles each module of a plugin's distribution (anyio ships a pytest
+    plugin) through its assertion rewriter, with ast.parse. Two threads parsing at once (a
+    live server's thread importing anyio's file helpers for a static file while the test's
+    thread imports a helper) fail on Python 3.11: "SystemError: AST constructor recursion
+    depth mismatch", a 500 for that file. Seen once in a fresh-clone run."""
+    import warnings
+
+    import anyio
+    import anyio._backends._asyncio
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in dir(anyio):
+            getattr(anyio, name)
+
+
+_import_anyio_now()
+
 pytest_plugins = ["tests.services"]  # the PostgreSQL and Redis fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
