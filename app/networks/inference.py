@@ -99,8 +99,8 @@ class LoadedModel:
         # for the digit model), but converting MobileNetV2 takes about 10 s, for little gain
         # on a model whose forward pass takes 25 ms: large models keep TensorFlow's.
         small = model.count_params() <= LITE_MAX_PARAMS and len(operations_of(model)) <= LITE_MAX_OPS
-        self._file_key = file_key(path)
-        self._lite = LiteRunner.convert(model, self._file_key) if small else None
+        self._path = path  # hashed only when a conversion needs its key (litert.py)
+        self._lite = LiteRunner.convert(model, file_key(path)) if small else None
         self._converted = small
         self._lite_download: LiteRunner | None = None
         self.explainer: Explainer | None = None  # made on first use (app/networks/explain)
@@ -116,7 +116,7 @@ class LoadedModel:
         if not self._converted:
             with KERAS_LOCK:
                 if not self._converted:
-                    self._lite_download = LiteRunner.convert(self.model, self._file_key)
+                    self._lite_download = LiteRunner.convert(self.model, file_key(self._path))
                     self._converted = True
             return self._lite_download.content if self._lite_download is not None else None
         return self._lite.content if self._lite is not None else None
