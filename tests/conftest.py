@@ -279,8 +279,45 @@ def wait_running(client: Any, job_id: str, timeout: float = 180.0) -> dict:
 CHROMIUM = "/usr/bin/chromium"
 
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+# Features Playwright disables (chromiumSwitches.ts), read from its driver so that an upgrade
+# keeps its own list; this copy serves where the driver's layout has changed.
+PLAYWRIGHT_DISABLED_FEATURES = [
+    "AvoidUnnecessaryBeforeUnloadCheckSync", "DestroyProfileOnBrowserClose", "HttpsUpgrades",
+    "HttpsFirstBalancedModeAutoEnable", "LensOverlay", "MediaRouter", "PaintHolding",
+    "ThirdPartyStoragePartitioning", "AvoidCorsURLLoaderRestartOnRedirect",
+    "TcpPortRandomizationWin", "OptimizationHints", "NetworkTimeServiceQuerying", "AimEnabled",
+    "PreconnectToSearch"]
+# Headless Chromium 15x still builds each window's address-bar popup as a WebUI page in a
+# renderer of its own, which used half a core while a test's page was open: a fifth of the
+# browser tests' CPU, for a popup no test opens.
+UNUSED_FEATURES = ["WebUIOmniboxPopup", "WebUIOmniboxAimPopup"]
+
+
+def playwright_disabled_features() -> list[str]:
+    import re
+
+    import playwright
+
+    lib = Path(playwright.__file__).parent / "driver" / "package" / "lib"
+    for name in ("coreBundle.js", "server/chromium/chromiumSwitches.js"):
+        path = lib / name
+        found = re.search(r"disabledFeatures = \[(.*?)\]", path.read_text()
+                          if path.is_file() else "", re.S)
+        if found:
+            return re.findall(r'"([A-Za-z0-9]+)"', found[1])
+    return PLAYWRIGHT_DISABLED_FEATURES
+
+
+def chromium_args() -> list[str]:
+    """Chromium keeps only the last --disable-features it is given: this one repeats
+    Playwright's list (passed before ours) and adds the features the tests do without."""
+    disabled = [*playwright_disabled_features(), *UNUSED_FEATURES]
+    return ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run",
+            "--disable-features=" + ",".join(dict.fromkeys(disabled))]
+
+
+CHROMIUM_ARGS = chromium_args()
 
 
 @pytest.fixture(scope="session")
