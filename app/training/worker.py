@@ -10,12 +10,14 @@ heartbeat stops (a killed worker), so none stays `running` forever.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
 import threading
 import time
+from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
 
@@ -143,27 +145,36 @@ class Intake:
             delay = min(delay * 1.5, POLL_MAX)
 
 
-def _exit_with_supervisor(pid: int) -> None:
+def _exit_with_server(server_alive: Connection) -> None:
     """An embedded worker ends when the server that started it is gone (even SIGKILLed), so
-    no orphan keeps training; the restarted server fails the jobs it left."""
-    while True:
-        time.sleep(1.0)
-        if os.getppid() != pid:
-            log.warning("the server (pid %d) is gone; worker %s exits", pid, worker_id())
-            os._exit(0)
+    no orphan keeps training; the restarted server fails the jobs it left. The server holds
+    the pipe's other end, which only its end closes."""
+    with contextlib.suppress(EOFError, OSError):
+        server_alive.recv()
+    log.warning("the server is gone; worker %s exits", worker_id())
+    os._exit(0)
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def run_embedded(environment: dict[str, str], server_alive: Connection) -> None:
+    """A worker forked for a web server (app/training/supervisor.py): its environment is the
+    one `cnn-playground worker` would have been started with, and it starts the same way."""
+    from app.cli import main
+
+    os.environ.clear()
+    os.environ.update(environment)
+    threading.Thread(target=_exit_with_server, args=(server_alive,), daemon=True,
+                     name="server-watch").start()
+    raise SystemExit(main(["worker"]))
+
+
 def run(settings: Settings) -> None:
     """The worker's main loop: TensorFlow imported once, up front; jobs trained in turn."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     supervisor = os.environ.get("CNNPG_SUPERVISOR_PID")
-    if supervisor and supervisor.isdigit():
-        threading.Thread(target=_exit_with_supervisor, args=(int(supervisor),), daemon=True,
-                         name="supervisor-watch").start()
     import tensorflow as tf
 
     tf.config.experimental.enable_op_determinism()  # the same seed gives the same model
