@@ -276,3 +276,32 @@ def test_two_users_explaining_different_models_at_once(explained):
         t.join()
     for m in asks:
         assert len(got[m]) == 30 and all(answer == alone[m] for answer in got[m])
+
+
+@pytest.mark.parametrize("method", ["gradient", "gradcam"])
+def test_a_models_first_heatmap_equals_its_later_ones_and_keras(explained, method):
+    """A model's first heatmap is computed eagerly, its second traces the function that
+    computes the rest: all three are the same, and the input gradient is the one Keras
+    gives for the class's score before the softmax."""
+    from app.networks.explain import Explainer
+
+    client, models, data = explained
+    loaded = client.pg.services.models.get("cifar_explained")
+    fresh = Explainer(loaded)  # its gradients not yet computed, nor traced
+    x = data["cifar_explained"].x_test[4].astype(np.float32)
+    heats = [fresh.saliency(x, method, 3, overlay=False).heatmap for _ in range(3)]
+    for later in heats[1:]:
+        np.testing.assert_allclose(later, heats[0], atol=1e-5)
+    if method == "gradient":
+        import tensorflow as tf
+
+        model = models["cifar_explained"]
+        last = model.layers[-1]
+        before_softmax = keras.Model(model.inputs[0], last.input)
+        kernel, bias = (np.asarray(w) for w in last.weights)
+        xt = tf.constant(x[None])
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            score = tf.matmul(before_softmax(xt, training=False), kernel)[0, 3] + bias[3]
+        want = np.abs(np.asarray(tape.gradient(score, xt))[0]).max(axis=2)
+        np.testing.assert_allclose(heats[0], want / want.max(), atol=1e-4)

@@ -66,7 +66,7 @@ class Explainer(Graph):
         self._tf = tf
         self.keras_input = model.inputs[0]  # what occlusion's traced scores read
         self.cam = sal.cam_node(self)
-        self._gradients = sal.trace_gradients(self, model, self.cam)
+        self._gradients = sal.Gradients(self, model, self.cam)
 
     # -------------------------------------------------------------------- forward pass
 
