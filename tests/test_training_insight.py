@@ -176,14 +176,17 @@ def test_steps_arrive_during_the_first_epoch_and_the_queue_counts_down(make_play
     lapse = c.get(f"/api/jobs/{long_id}/timelapse").json()
     assert [f["epoch"] for f in lapse["frames"]][:2] == [0, 1]
 
-    # The next job starts (on the restarted worker), and the other moves up.
+    # The next job starts (on the restarted worker), and the other moves up from 2nd (above)
+    # to 1st. A restarted worker is forked ready within a second, so it may already have
+    # taken the first job when this looks.
     positions = []
     deadline = time.monotonic() + 60
     while (job := c.get(f"/api/jobs/{second}").json())["status"] == "queued":
         assert time.monotonic() < deadline, job
         positions.append(job["queue_position"])
         time.sleep(0.1)
-    assert positions[0] == 2 and positions[-1] == 1 and positions == sorted(positions, reverse=True)
+    assert positions and positions[-1] == 1 and set(positions) <= {1, 2}
+    assert positions == sorted(positions, reverse=True)
     assert wait_job(c, second, ("succeeded", "failed"), timeout=60)["status"] == "succeeded"
 
 
