@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.conftest import ROOT, playground_app, wait_job
@@ -98,18 +98,17 @@ def scenario(tmp_path, pg: int, rd: int, lan: list[tuple[str, str, str]] | None)
     url = f"postgresql+psycopg://postgres@127.0.0.1:{pg}/postgres"
     # The web server (no workers of its own) is this process's application; the workers are
     # processes, each on its own network where namespaces can be made.
-    stack = ExitStack()
-    web = stack.enter_context(playground_app(
-        tmp_path / "web", database_url=url, redis_url=f"redis://127.0.0.1:{rd}/0",
-        heartbeat_timeout=5, admin_token=ADMIN))
-    workers = []
-    for i in range(2):
-        host = lan[i][1] if lan else "127.0.0.1"  # each reaches the host over its own link
-        workers.append(start_worker(i, tmp_path, url.replace("127.0.0.1", host),
-                                    f"redis://{host}:{rd}/0", lan[i][0] if lan else None))
-    try:
-        wait_ready([log for _, log in workers])
-        with nullcontext(web.client) as c:
+    with playground_app(tmp_path / "web", database_url=url,
+                        redis_url=f"redis://127.0.0.1:{rd}/0", heartbeat_timeout=5,
+                        admin_token=ADMIN) as web:
+        c = web.client
+        workers = []
+        for i in range(2):
+            host = lan[i][1] if lan else "127.0.0.1"  # each reaches the host over its own link
+            workers.append(start_worker(i, tmp_path, url.replace("127.0.0.1", host),
+                                        f"redis://{host}:{rd}/0", lan[i][0] if lan else None))
+        try:
+            wait_ready([log for _, log in workers])
             code = c.post("/api/classes", json={"name": "two machines"},
                           headers={"X-Owner-Token": ADMIN}).json()["code"]
             tokens = [c.post(f"/api/classes/{code}/join", json={"nickname": f"n{i}"})
@@ -145,17 +144,16 @@ def scenario(tmp_path, pg: int, rd: int, lan: list[tuple[str, str, str]] | None)
                                  ).status_code == 200
             assert by_worker[late] == str(survivor[0].pid)
             assert {by_worker[j] for j in ids} == set(pids)  # the class's jobs were shared
-        # Each job the survivor trained ran exactly once, there.
-        text = survivor[1].read_text()
-        for job in ended:
-            if job["status"] == "succeeded":
-                assert text.count(f"job {job['id']} succeeded") == 1, text[-3000:]
-        if lan is not None:  # the workers were on their own networks, not on loopback
-            assert all(j["worker"] for j in ended)
-    finally:
-        for w, _ in workers:
-            if w.poll() is None:
-                w.terminate()
-        for w, _ in workers:
-            w.wait(30)
-        stack.close()
+            # Each job the survivor trained ran exactly once, there.
+            text = survivor[1].read_text()
+            for job in ended:
+                if job["status"] == "succeeded":
+                    assert text.count(f"job {job['id']} succeeded") == 1, text[-3000:]
+            if lan is not None:  # the workers were on their own networks, not on loopback
+                assert all(j["worker"] for j in ended)
+        finally:
+            for w, _ in workers:
+                if w.poll() is None:
+                    w.terminate()
+            for w, _ in workers:
+                w.wait(30)
