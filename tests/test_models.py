@@ -85,7 +85,7 @@ def test_served_predictions_equal_the_keras_model(tmp_path):
 
     registry = Registry(Database(Settings(data_dir=tmp_path)), MODELS, tmp_path / "cache", 1 << 20)
     loaded = LoadedModels(registry, capacity=1).get("mnist_digits")
-    assert loaded._lite is not None  # the fast path is there on this platform
+    assert loaded.lite is not None  # the fast path is there on this platform
     data = load_dataset("mnist", DATA)
     x = data.x_test[:20]
     expected = loaded.model(x, training=False).numpy()
@@ -111,8 +111,8 @@ def test_a_model_loaded_again_is_not_converted_again(tmp_path):
         return LoadedModels(registry, capacity=1).get("mnist_digits")
 
     first, again = load(tmp_path / "a"), load(tmp_path / "b")
-    assert first._lite is not None and again._lite is not None
-    assert again._lite.content is first._lite.content  # the same flatbuffer, not a new one
+    assert first.lite is not None and again.lite is not None
+    assert again.lite.content is first.lite.content  # the same flatbuffer, not a new one
     x = load_dataset("mnist", DATA).x_test[:5]
     for i in range(len(x)):
         np.testing.assert_array_equal(again.predict(x[i : i + 1]), first.predict(x[i : i + 1]))
@@ -125,5 +125,33 @@ def test_a_model_loaded_again_is_not_converted_again(tmp_path):
     model.save(other_dir / "mnist_digits.keras")
     assert file_key(other_dir / "mnist_digits.keras") != file_key(MODELS / "mnist_digits.keras")
     other = load(tmp_path / "c", other_dir)
-    assert other._lite is not None and other._lite.content != first._lite.content
+    assert other.lite is not None and other.lite.content != first.lite.content
     np.testing.assert_allclose(other.predict(x[:1]), model(x[:1], training=False).numpy(), atol=1e-5)
+
+
+def test_litert_converts_a_model_on_its_first_single_prediction(tmp_path):
+    """Loading a model (an upload, a model page, Explain) does not convert it for LiteRT;
+    its first single prediction does, and gives Keras' answer."""
+    import keras
+
+    from app.config import Settings
+    from app.networks import litert
+    from app.networks.inference import LoadedModels
+    from app.networks.registry import Registry
+    from app.storage.database import Database
+
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    (models_dir / "mnist_digits.json").write_bytes((MODELS / "mnist_digits.json").read_bytes())
+    model = keras.saving.load_model(MODELS / "mnist_digits.keras", compile=False)
+    model.layers[-1].bias.assign(model.layers[-1].bias.numpy() - 0.5)  # a file of its own
+    model.save(models_dir / "mnist_digits.keras")
+    key = litert.file_key(models_dir / "mnist_digits.keras")
+    registry = Registry(Database(Settings(data_dir=tmp_path)), models_dir, tmp_path / "cache", 1 << 20)
+    loaded = LoadedModels(registry, capacity=1).get("mnist_digits")
+    x = load_dataset("mnist", DATA).x_test[:3]
+    loaded.predict(x)  # a batch: TensorFlow's
+    loaded.activations(x)
+    assert key not in litert._converted
+    np.testing.assert_allclose(loaded.predict(x[:1]), model(x[:1], training=False).numpy(), atol=1e-5)
+    assert key in litert._converted and loaded.lite is not None

@@ -98,32 +98,45 @@ class LoadedModel:
         # LiteRT makes single predictions of small models 10× quicker (0.1 ms against 1 ms
         # for the digit model), but converting MobileNetV2 takes about 10 s, for little gain
         # on a model whose forward pass takes 25 ms: large models keep TensorFlow's.
-        small = model.count_params() <= LITE_MAX_PARAMS and len(operations_of(model)) <= LITE_MAX_OPS
+        self._small = (model.count_params() <= LITE_MAX_PARAMS
+                       and len(operations_of(model)) <= LITE_MAX_OPS)
         self._path = path  # hashed only when a conversion needs its key (litert.py)
-        self._lite = LiteRunner.convert(model, file_key(path)) if small else None
-        self._converted = small
-        self._lite_download: LiteRunner | None = None
+        self._lite: LiteRunner | None = None
+        self._converted = False  # converted (or tried to) for `lite` or `tflite`
         self.explainer: Explainer | None = None  # made on first use (app/networks/explain)
         zeros = np.zeros((1, *info.input_shape), np.float32)
-        self.predict(zeros)  # warm up both paths, so no request pays for their first run
-        if small:
+        self._forward(self._tf.constant(zeros))  # TensorFlow's first run, not a request's
+        if self._small:
             self.activations(zeros)
 
-    @property
-    def tflite(self) -> bytes | None:
-        """The LiteRT flatbuffer (converted now for a large model, which predicts without
-        it); None where the conversion failed."""
+    def _convert(self) -> LiteRunner | None:
         if not self._converted:
             with KERAS_LOCK:
                 if not self._converted:
-                    self._lite_download = LiteRunner.convert(self.model, file_key(self._path))
+                    self._lite = LiteRunner.convert(self.model, file_key(self._path))
                     self._converted = True
-            return self._lite_download.content if self._lite_download is not None else None
-        return self._lite.content if self._lite is not None else None
+        return self._lite
+
+    @property
+    def lite(self) -> LiteRunner | None:
+        """LiteRT for this small model's single predictions, converted on the first one
+        (about 0.5 s of CPU, kept by the file's SHA-256) rather than at load: a model that
+        is only explained, or predicted in batches, is never converted. The start-up's
+        warm-up converts the default models. None for a large model, or where the
+        conversion failed (TensorFlow then predicts alone)."""
+        return self._convert() if self._small else None
+
+    @property
+    def tflite(self) -> bytes | None:
+        """The LiteRT flatbuffer (converted now if it was not yet, also for a large model,
+        which predicts without it); None where the conversion failed."""
+        runner = self._convert()
+        return runner.content if runner is not None else None
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        if len(x) == 1 and self._lite is not None:
-            return self._lite.run(x)
+        lite = self.lite if len(x) == 1 else None
+        if lite is not None:
+            return lite.run(x)
         return self._forward(self._tf.constant(x, dtype=self._tf.float32)).numpy()
 
     def activations(self, x: np.ndarray) -> list[np.ndarray]:
@@ -242,9 +255,11 @@ class LoadedModels:
             self._models.pop(model_id, None)
 
     def warm_up(self, model_id: str) -> None:
-        """Load a model ahead of its first request (called in the background at start-up)."""
+        """Load a model, and convert it for LiteRT, ahead of its first request (called in the
+        background at start-up)."""
         try:
-            self.get(model_id)
+            loaded = self.get(model_id)
+            loaded.predict(np.zeros((1, *loaded.info.input_shape), np.float32))  # and LiteRT's
         except Exception:
             log.exception("could not load model %s ahead of time", model_id)
         finally:
