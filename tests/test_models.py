@@ -155,3 +155,29 @@ def test_litert_converts_a_model_on_its_first_single_prediction(tmp_path):
     assert key not in litert._converted
     np.testing.assert_allclose(loaded.predict(x[:1]), model(x[:1], training=False).numpy(), atol=1e-5)
     assert key in litert._converted and loaded.lite is not None
+
+
+def test_a_large_models_first_prediction_runs_eagerly_and_the_rest_traced(tmp_path):
+    """A model over LiteRT's size (1M parameters) is not traced when it loads (an upload is
+    answered sooner); its first prediction runs eagerly, the second traces, and every one
+    of them is what Keras gives, one image or a batch."""
+    from app.networks.inference import LoadedModel
+    from app.networks.registry import ModelInfo
+
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(1300, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    assert model.count_params() > 1_000_000
+    info = ModelInfo(id="wide", name="wide", dataset="mnist", input_shape=(28, 28, 1),
+                     shipped=False, test_accuracy=None, created="2026-12-07",
+                     class_names=[str(i) for i in range(10)])
+    loaded = LoadedModel(info, None, model)
+    assert loaded.lite is None and loaded._forward._traced is None
+    x = load_dataset("mnist", DATA).x_test[:4]
+    want = model(x, training=False).numpy()
+    np.testing.assert_allclose(loaded.predict(x[:1]), want[:1], atol=1e-5)  # eagerly
+    assert loaded._forward._traced is None
+    np.testing.assert_allclose(loaded.predict(x), want, atol=1e-5)  # traced now
+    assert loaded._forward._traced is not None
+    np.testing.assert_allclose(loaded.predict(x[2:3]), want[2:3], atol=1e-5)

@@ -31,6 +31,7 @@ from app.networks.layers import kind_of, operations_of
 from app.networks.litert import LITE_MAX_OPS, LITE_MAX_PARAMS, LiteRunner, file_key
 from app.networks.ranges import to_unit
 from app.networks.registry import ModelInfo, Registry
+from app.networks.tracing import KERAS_LOCK, TracedLater
 
 if TYPE_CHECKING:
     from app.networks.explain import Explainer
@@ -39,9 +40,6 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 log = logging.getLogger(__name__)
-# Keras and TensorFlow do not import, load and trace models safely in parallel threads: one
-# at a time in the whole process (loads, uploads being checked, explainers being traced).
-KERAS_LOCK = threading.RLock()
 
 
 @dataclass
@@ -89,7 +87,7 @@ class LoadedModel:
             path, compile=False, safe_mode=True)
         spec = tf.TensorSpec([None, *info.input_shape], tf.float32)
         model = self.model
-        self._forward = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+        self._forward = TracedLater(lambda x: model(x, training=False), spec)
         self.map_layers = [layer for layer in model.layers
                            if kind_of(type(layer).__name__).map_layer]
         self._spec = spec
@@ -104,10 +102,12 @@ class LoadedModel:
         self._lite: LiteRunner | None = None
         self._converted = False  # converted (or tried to) for `lite` or `tflite`
         self.explainer: Explainer | None = None  # made on first use (app/networks/explain)
-        zeros = np.zeros((1, *info.input_shape), np.float32)
-        self._forward(self._tf.constant(zeros))  # TensorFlow's first run, not a request's
-        if self._small:
-            self.activations(zeros)
+        if self._small:  # traced now (a fraction of a second), and run once: no request waits
+            zeros = self._tf.constant(np.zeros((1, *info.input_shape), np.float32))
+            self._forward.trace()(zeros)
+            self.activations(zeros.numpy())
+        # A large model's first prediction runs eagerly, its second traces (tracing.py): an
+        # upload is answered without tracing a model that may be tried once.
 
     def _convert(self) -> LiteRunner | None:
         if not self._converted:

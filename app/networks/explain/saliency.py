@@ -20,6 +20,7 @@ from app.errors import InvalidInput
 from app.imaging.rendering import data_url, heat_colours, png_bytes
 from app.networks.explain.graph import Graph, Node
 from app.networks.layers.base import activation_name
+from app.networks.tracing import TracedLater
 
 OVERLAY_SIDE = 224
 
@@ -61,13 +62,9 @@ def score_source(graph: Graph) -> tuple[int, Any, Any]:
 
 
 class Gradients:
-    """(input gradient, scores[, maps, their gradient]) for one image and a class.
-
-    Tracing this function costs what six or seven eager passes do for a deep model
-    (EfficientNetB0 at 32×32: 2.9 s of CPU to trace, 0.44 s a pass eagerly, 0.012 s once
-    traced), and many models are asked for one heatmap only: the first call runs eagerly,
-    the second traces it (under KERAS_LOCK), and the rest use the traced function.
-    """
+    """(input gradient, scores[, maps, their gradient]) for one image and a class; the first
+    heatmap of a model is computed eagerly, the second traces the function (TracedLater):
+    many models are asked for one heatmap only."""
 
     def __init__(self, graph: Graph, model: Any, cam: Node | None) -> None:
         import keras
@@ -80,10 +77,10 @@ class Gradients:
         self._k = tf.constant(kernel) if kernel is not None else None
         self._b = tf.constant(bias) if bias is not None else None
         self._cam = cam
-        self._shape = graph.input_shape
         self._tf = tf
-        self._traced: Any = None
-        self._eager_calls = 0
+        h, w, c = graph.input_shape
+        self._call = TracedLater(self._compute, tf.TensorSpec([1, h, w, c], tf.float32),
+                                 tf.TensorSpec([], tf.int32))
 
     def _scores(self, x: Any) -> tuple[Any, Any]:
         tf = self._tf
@@ -105,19 +102,7 @@ class Gradients:
         return g_x, z, maps, g_maps
 
     def __call__(self, x: Any, cls: Any) -> Any:
-        if self._traced is None and self._eager_calls == 0:
-            self._eager_calls += 1
-            return self._compute(x, cls)
-        if self._traced is None:
-            from app.networks.inference import KERAS_LOCK
-
-            tf = self._tf
-            with KERAS_LOCK:
-                if self._traced is None:
-                    h, w, c = self._shape
-                    self._traced = tf.function(self._compute).get_concrete_function(
-                        tf.TensorSpec([1, h, w, c], tf.float32), tf.TensorSpec([], tf.int32))
-        return self._traced(x, cls)
+        return self._call(x, cls)
 
 
 def to_input(graph: Graph, node: Node, cam: np.ndarray) -> np.ndarray:
