@@ -95,9 +95,10 @@ def test_served_predictions_equal_the_keras_model(tmp_path):
 
 
 def test_a_model_loaded_again_is_not_converted_again(tmp_path):
-    """LiteRT's conversion (about 0.5 s of CPU) is kept by the file's SHA-256: the digit
-    model loaded by a second application reuses it, and predicts the same; another file
-    (the same network, other weights) is converted for itself."""
+    """A model file is loaded, and converted for LiteRT (about 0.5 s of CPU), once per
+    process while an application holds it: the digit model asked for by a second
+    application is the one already loaded, and predicts the same; another file (the same
+    network, other weights) is loaded and converted for itself."""
     import keras
 
     from app.config import Settings
@@ -111,6 +112,7 @@ def test_a_model_loaded_again_is_not_converted_again(tmp_path):
         return LoadedModels(registry, capacity=1).get("mnist_digits")
 
     first, again = load(tmp_path / "a"), load(tmp_path / "b")
+    assert again is first  # not loaded a second time
     assert first.lite is not None and again.lite is not None
     assert again.lite.content is first.lite.content  # the same flatbuffer, not a new one
     x = load_dataset("mnist", DATA).x_test[:5]
@@ -125,6 +127,7 @@ def test_a_model_loaded_again_is_not_converted_again(tmp_path):
     model.save(other_dir / "mnist_digits.keras")
     assert file_key(other_dir / "mnist_digits.keras") != file_key(MODELS / "mnist_digits.keras")
     other = load(tmp_path / "c", other_dir)
+    assert other is not first
     assert other.lite is not None and other.lite.content != first.lite.content
     np.testing.assert_allclose(other.predict(x[:1]), model(x[:1], training=False).numpy(), atol=1e-5)
 

@@ -1,20 +1,22 @@
 """Prediction and feature maps, with each model loaded once and kept.
 
-`model.predict()` sets up a data pipeline on every call (about 100 ms here). Instead,
-at load, each model's forward pass is traced into a TensorFlow concrete function (for
-batches and feature maps; safe to call from several threads) and converted to a LiteRT
-(TensorFlow Lite) interpreter for single predictions: 0.1 ms for the digit model,
-against 1 ms through TensorFlow's runtime. Both compute the same Keras model.
+`model.predict()` sets up a data pipeline on every call (about 100 ms here). Instead, a
+model's forward pass is traced into a TensorFlow concrete function (for batches and
+feature maps; safe to call from several threads), and a small model is converted to a
+LiteRT (TensorFlow Lite) interpreter for single predictions: 0.1 ms for the digit model,
+against 1 ms through TensorFlow's runtime. Both compute the same Keras model. When each
+happens (at load, or at the first use that needs it) is said where it is done.
 """
 
 from __future__ import annotations
 
-import gc
+import json
 import logging
 import os
 import threading
+import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +33,12 @@ from app.networks.layers import kind_of, operations_of
 from app.networks.litert import LITE_MAX_OPS, LITE_MAX_PARAMS, LiteRunner, file_key
 from app.networks.ranges import to_unit
 from app.networks.registry import ModelInfo, Registry
-from app.networks.tracing import KERAS_LOCK, TracedLater
+from app.networks.runtime import (
+    KERAS_LOCK,
+    TracedLater,
+    configure_tensorflow,
+    freeze_collected_objects,
+)
 
 if TYPE_CHECKING:
     from app.networks.explain import Explainer
@@ -154,28 +161,27 @@ class LoadedModel:
         return [t.numpy() for t in self._maps(self._tf.constant(x, dtype=self._tf.float32))]
 
 
+# The models loaded in this process, while any application holds them, by their file and
+# registry record: an application loading the same file again (the tests run dozens of
+# applications in one process, each warming the shipped model up) shares the loaded one.
+_in_memory: weakref.WeakValueDictionary[tuple[str, str], LoadedModel] = weakref.WeakValueDictionary()
+
+
+def load_model_file(info: ModelInfo, path: Path) -> LoadedModel:
+    """The model at `path`, loaded, or the one this process has already loaded from the
+    same bytes for the same record. Called under KERAS_LOCK."""
+    key = file_key(path)
+    if key is None:
+        return LoadedModel(info, path)
+    record = json.dumps(asdict(info), sort_keys=True, default=str)
+    loaded = _in_memory.get((key, record))
+    if loaded is None:
+        loaded = _in_memory[(key, record)] = LoadedModel(info, path)
+    return loaded
+
+
 class ModelUnavailable(Unavailable):
     """A registered model whose file cannot be loaded (corrupt, or from another Keras)."""
-
-
-_threads_configured = False
-
-
-def configure_tensorflow(threads: int) -> None:
-    """TensorFlow's thread pools belong to the process and can only be sized before its
-    runtime starts: the first application in a process sets them."""
-    global _threads_configured
-    if _threads_configured:
-        return
-    _threads_configured = True
-    if threads:
-        import tensorflow as tf
-
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
-        except RuntimeError:  # already initialised by something else in this process
-            pass
 
 
 class LoadedModels:
@@ -219,7 +225,7 @@ class LoadedModels:
                 return cached
             configure_tensorflow(self.threads)
             try:
-                loaded = LoadedModel(info, self.registry.path(model_id))
+                loaded = load_model_file(info, self.registry.path(model_id))
             except Exception as exc:
                 log.error("model %s cannot be loaded", model_id, exc_info=True)
                 raise ModelUnavailable(f"model {model_id} is in the registry but its file cannot "
@@ -265,24 +271,6 @@ class LoadedModels:
         finally:
             freeze_collected_objects()
             self.warmed.set()
-
-
-_frozen = False
-
-
-def freeze_collected_objects() -> None:
-    """Python's full garbage collection walks every object it tracks: with TensorFlow, Keras
-    and a model loaded, about half a million, which took 1.1 s here under load, and every
-    request waiting meanwhile paid it (the ~1 s p99 of /predict at 32 connections). What is
-    alive once the first model has loaded (TensorFlow's modules, mostly) lives as long as
-    the process: it is collected once, then frozen out of later collections (gc.freeze),
-    once per process."""
-    global _frozen
-    if _frozen:
-        return
-    _frozen = True
-    gc.collect()
-    gc.freeze()
 
 
 def reads_like_mnist(info: ModelInfo) -> bool:

@@ -20,7 +20,7 @@ from app.errors import InvalidInput
 from app.imaging.rendering import data_url, heat_colours, png_bytes
 from app.networks.explain.graph import Graph, Node
 from app.networks.layers.base import activation_name
-from app.networks.tracing import TracedLater
+from app.networks.runtime import TracedLater
 
 OVERLAY_SIDE = 224
 
