@@ -113,7 +113,7 @@ class LoadedModel:
             zeros = self._tf.constant(np.zeros((1, *info.input_shape), np.float32))
             self._forward.trace()(zeros)
             self.activations(zeros.numpy())
-        # A large model's first prediction runs eagerly, its second traces (tracing.py): an
+        # A large model's first prediction runs eagerly, its second traces (runtime.py): an
         # upload is answered without tracing a model that may be tried once.
 
     def _convert(self) -> LiteRunner | None:
