@@ -2,8 +2,11 @@
 the layer below, and which pixels the prediction rests on.
 
 One `Explainer` per loaded model (kept with its `LoadedModel`) holds the model's graph
-(app/networks/explain/graph.py) and two traced TensorFlow functions: every layer's output
-in one forward pass, and the gradients saliency needs. How one number comes about is the
+(app/networks/explain/graph.py) and two TensorFlow functions, each run eagerly on its
+first call and traced at its second (app/networks/runtime.py): every layer's output in
+one forward pass, and the gradients saliency needs. The outputs of the last few inputs are
+kept: the overview and then each neuron a learner opens ask for the same input's outputs.
+How one number comes about is the
 layer kind's breakdown (app/networks/layers), numpy on those outputs; its `output` is
 always Keras' own output at that place, so anyone can check that the breakdown adds up to
 what Keras computed.
@@ -11,6 +14,9 @@ what Keras computed.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -26,9 +32,13 @@ from app.networks.explain.graph import Graph, Node
 from app.networks.layers.base import Neuron, Place
 from app.networks.layers.convolution import ConvChannel, _Convolution
 from app.networks.ranges import to_unit
+from app.networks.runtime import TracedLater
 
 if TYPE_CHECKING:
     from app.networks.inference import LoadedModel
+
+
+KEPT_INPUTS = 4  # inputs whose every layer's outputs an explainer keeps
 
 
 @dataclass
@@ -62,7 +72,9 @@ class Explainer(Graph):
         outputs = [n.layer.output for n in self.nodes[1:]]
         spec = tf.TensorSpec([None, *self.info.input_shape], tf.float32)
         everything = keras.Model(model.inputs[0], outputs)
-        self._forward = tf.function(lambda x: everything(x, training=False)).get_concrete_function(spec)
+        self._forward = TracedLater(lambda x: everything(x, training=False), spec)
+        self._recent: OrderedDict[bytes, list[np.ndarray]] = OrderedDict()
+        self._recent_lock = threading.Lock()
         self._tf = tf
         self.keras_input = model.inputs[0]  # what occlusion's traced scores read
         self.cam = sal.cam_node(self)
@@ -71,9 +83,24 @@ class Explainer(Graph):
     # -------------------------------------------------------------------- forward pass
 
     def forward(self, x: np.ndarray) -> list[np.ndarray]:
-        """Every node's output for one input (H, W, C), without the batch axis."""
+        """Every node's output for one input (H, W, C), without the batch axis; read-only
+        arrays, kept for the last KEPT_INPUTS inputs."""
+        key = hashlib.blake2b(np.ascontiguousarray(x, np.float32).tobytes(), digest_size=16,
+                              person=str(x.shape).encode()[:16]).digest()
+        with self._recent_lock:
+            kept = self._recent.get(key)
+            if kept is not None:
+                self._recent.move_to_end(key)
+                return kept
         outs = self._forward(self._tf.constant(x[None], dtype=self._tf.float32))
-        return [x, *(np.asarray(o)[0] for o in outs)]
+        result = [np.array(x, np.float32), *(np.array(o)[0] for o in outs)]
+        for a in result:
+            a.setflags(write=False)
+        with self._recent_lock:
+            self._recent[key] = result
+            while len(self._recent) > KEPT_INPUTS:
+                self._recent.popitem(last=False)
+        return result
 
     def class_name(self, k: int) -> str:
         names = self.info.class_names
