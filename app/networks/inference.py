@@ -83,9 +83,11 @@ class FeatureMaps:
 
 
 class LoadedModel:
-    def __init__(self, info: ModelInfo, path: Path | None, model: Any = None) -> None:
+    def __init__(self, info: ModelInfo, path: Path | None, model: Any = None,
+                 key: str | None = None) -> None:
         """The model at `path`, or `model` where it is already loaded (from the bytes at
-        `path`, or from bytes not stored: `path` None)."""
+        `path`, or from bytes not stored: `path` None); `key`: the file's SHA-256 where the
+        caller has it already (litert.file_key), else read when a conversion needs it."""
         import keras
         import tensorflow as tf
 
@@ -105,7 +107,8 @@ class LoadedModel:
         # on a model whose forward pass takes 25 ms: large models keep TensorFlow's.
         self._small = (model.count_params() <= LITE_MAX_PARAMS
                        and len(operations_of(model)) <= LITE_MAX_OPS)
-        self._path = path  # hashed only when a conversion needs its key (litert.py)
+        self._path = path
+        self._key = key
         self._lite: LiteRunner | None = None
         self._converted = False  # converted (or tried to) for `lite` or `tflite`
         self.explainer: Explainer | None = None  # made on first use (app/networks/explain)
@@ -120,7 +123,8 @@ class LoadedModel:
         if not self._converted:
             with KERAS_LOCK:
                 if not self._converted:
-                    self._lite = LiteRunner.convert(self.model, file_key(self._path))
+                    key = self._key if self._key is not None else file_key(self._path)
+                    self._lite = LiteRunner.convert(self.model, key)
                     self._converted = True
         return self._lite
 
@@ -176,7 +180,7 @@ def load_model_file(info: ModelInfo, path: Path) -> LoadedModel:
     record = json.dumps(asdict(info), sort_keys=True, default=str)
     loaded = _in_memory.get((key, record))
     if loaded is None:
-        loaded = _in_memory[(key, record)] = LoadedModel(info, path)
+        loaded = _in_memory[(key, record)] = LoadedModel(info, path, key=key)
     return loaded
 
 

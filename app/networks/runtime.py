@@ -27,7 +27,7 @@ class TracedLater:
         self._fn = fn
         self._specs = specs
         self._traced: Any = None
-        self._eager_calls = 0
+        self._ran_eagerly = False
 
     def trace(self) -> Any:
         if self._traced is None:
@@ -39,8 +39,8 @@ class TracedLater:
         return self._traced
 
     def __call__(self, *args: Any) -> Any:
-        if self._traced is None and self._eager_calls == 0:
-            self._eager_calls += 1
+        if self._traced is None and not self._ran_eagerly:
+            self._ran_eagerly = True
             return self._fn(*args)
         return self.trace()(*args)
 
