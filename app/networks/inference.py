@@ -38,6 +38,7 @@ from app.networks.runtime import (
     TracedLater,
     configure_tensorflow,
     freeze_collected_objects,
+    traced,
 )
 
 if TYPE_CHECKING:
@@ -160,8 +161,7 @@ class LoadedModel:
                     model = self.model
                     maps_model = keras.Model(model.inputs, [la.output for la in self.map_layers]
                                              + [model.outputs[0]])
-                    self._maps = self._tf.function(
-                        lambda x: maps_model(x, training=False)).get_concrete_function(self._spec)
+                    self._maps = traced(lambda x: maps_model(x, training=False), self._spec)
         return [t.numpy() for t in self._maps(self._tf.constant(x, dtype=self._tf.float32))]
 
 

@@ -81,7 +81,7 @@ class Compiled:
         def right(y: Any, predicted: Any) -> Any:
             return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(predicted, axis=1), y), tf.int32))
 
-        @tf.function(input_signature=[images, labels])
+        @tf.function(input_signature=[images, labels], autograph=False)
         def step(x: Any, y: Any) -> Any:
             with tf.GradientTape() as tape:
                 predicted = model(x, training=True)
@@ -92,19 +92,19 @@ class Compiled:
             opt.apply(grads, model.trainable_variables)
             return value, right(y, predicted)
 
-        @tf.function(input_signature=[images, labels])
+        @tf.function(input_signature=[images, labels], autograph=False)
         def evaluate(x: Any, y: Any) -> Any:
             predicted = model(x, training=False)
             each = keras.losses.sparse_categorical_crossentropy(y, predicted,
                                                                 from_logits=from_logits)
             return tf.reduce_sum(each), tf.argmax(predicted, axis=1)
 
-        @tf.function
+        @tf.function(autograph=False)
         def load(values: list[Any]) -> None:
             for variable, value in zip(variables, values, strict=True):
                 variable.assign(value)
 
-        @tf.function
+        @tf.function(autograph=False)
         def read() -> list[Any]:
             return [tf.identity(v) for v in variables]
 

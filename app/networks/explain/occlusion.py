@@ -17,6 +17,7 @@ import numpy as np
 from app.errors import InvalidInput
 from app.networks.explain.saliency import score_source
 from app.networks.ranges import to_model
+from app.networks.runtime import traced
 
 if TYPE_CHECKING:
     from app.networks.explain.explainer import Explainer
@@ -76,8 +77,7 @@ def _scores_function(ex: Explainer) -> Any:
             z = tf.reshape(z, [tf.shape(z)[0], -1])
             return tf.matmul(z, k) + b if k is not None else z
 
-        found = tf.function(scores).get_concrete_function(
-            tf.TensorSpec([None, *ex.input_shape], tf.float32))
+        found = traced(scores, tf.TensorSpec([None, *ex.input_shape], tf.float32))
         _SCORES[ex] = found
     return found
 

@@ -27,6 +27,7 @@ from app.networks.explain.saliency import score_source
 from app.networks.insight.cache import InsightCache
 from app.networks.insight.channels import check_class
 from app.networks.ranges import RANGES
+from app.networks.runtime import traced
 
 if TYPE_CHECKING:
     from app.networks.inference import LoadedModel
@@ -84,8 +85,7 @@ def _attack_function(loaded: LoadedModel, graph: Graph) -> Any:
                 labels=tf.fill([tf.shape(z)[0]], cls), logits=z))
         return tape.gradient(loss, x01), tf.reshape(probs, [tf.shape(probs)[0], -1])
 
-    return tf.function(gradient).get_concrete_function(
-        tf.TensorSpec([1, h, w, c], tf.float32), tf.TensorSpec([], tf.int32))
+    return traced(gradient, tf.TensorSpec([1, h, w, c], tf.float32), tf.TensorSpec([], tf.int32))
 
 
 def _whole_levels(x01: np.ndarray, adv01: np.ndarray, epsilon: float) -> np.ndarray:

@@ -26,6 +26,7 @@ from app.networks.insight import pictures
 from app.networks.insight.cache import InsightCache, Progress
 from app.networks.insight.testsplit import TestSplit
 from app.networks.ranges import to_model
+from app.networks.runtime import traced
 
 if TYPE_CHECKING:
     from app.networks.inference import LoadedModel
@@ -64,7 +65,7 @@ def _features_function(loaded: LoadedModel, node: Node) -> Any:
         out = tf.reduce_mean(out, axis=[1, 2]) if summarise else tf.reshape(out, [tf.shape(out)[0], -1])
         return out, tf.argmax(probs, axis=-1, output_type=tf.int32)
 
-    fn = tf.function(features).get_concrete_function(tf.TensorSpec([None, h, w, c], tf.float32))
+    fn = traced(features, tf.TensorSpec([None, h, w, c], tf.float32))
     return fn, ("channel means" if summarise else "values")
 
 

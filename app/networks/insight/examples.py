@@ -19,6 +19,7 @@ from app.networks.insight import pictures
 from app.networks.insight.cache import InsightCache, Progress
 from app.networks.insight.testsplit import TestSplit
 from app.networks.ranges import to_model
+from app.networks.runtime import traced
 
 if TYPE_CHECKING:
     from app.networks.inference import LoadedModel
@@ -60,7 +61,7 @@ def _maxima_function(loaded: LoadedModel, node: Node) -> Any:
         return (tf.reduce_max(flat, axis=1), tf.argmax(flat, axis=1, output_type=tf.int32),
                 tf.reduce_mean(flat, axis=1))
 
-    return tf.function(maxima).get_concrete_function(tf.TensorSpec([None, h, w, c], tf.float32))
+    return traced(maxima, tf.TensorSpec([None, h, w, c], tf.float32))
 
 
 def layer_maxima(loaded: LoadedModel, node: Node, split: TestSplit, cache: InsightCache,

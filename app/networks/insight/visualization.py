@@ -26,6 +26,7 @@ import numpy as np
 from app.networks.explain.graph import Node
 from app.networks.insight.cache import InsightCache, Progress
 from app.networks.ranges import RANGES
+from app.networks.runtime import traced
 
 if TYPE_CHECKING:
     from app.networks.inference import LoadedModel
@@ -82,7 +83,7 @@ def _ascent_function(loaded: LoadedModel, node: Node) -> Any:
 
     spec = [tf.TensorSpec([None, c, h, w // 2 + 1, 2], tf.float32),
             tf.TensorSpec([None, node.shape[-1]], tf.float32), tf.TensorSpec([2], tf.int32)]
-    return tf.function(ascent).get_concrete_function(*spec)
+    return traced(ascent, *spec)
 
 
 def _measure_function(loaded: LoadedModel, node: Node) -> Any:
@@ -97,7 +98,7 @@ def _measure_function(loaded: LoadedModel, node: Node) -> Any:
         out = sub(x01 * (hi - lo) + lo, training=False)
         return tf.reduce_mean(out, axis=[1, 2]), tf.reduce_max(out, axis=[1, 2])
 
-    return tf.function(measure).get_concrete_function(tf.TensorSpec([None, h, w, c], tf.float32))
+    return traced(measure, tf.TensorSpec([None, h, w, c], tf.float32))
 
 
 def _start(ascent: Any, channels: list[int], onehot: np.ndarray,
