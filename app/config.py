@@ -44,6 +44,11 @@ class Settings(BaseSettings):
         1, ge=0, le=64, description="TensorFlow threads per inference op (0: TF's default). One "
         "is quickest for these small models, and lets concurrent requests use the other cores.",
     )
+    training_threads: int = Field(
+        0, ge=0, le=64, description="TensorFlow threads each worker trains with (0: "
+        "TensorFlow's default, one per core). Several workers on one machine each take that "
+        "many: cores divided by workers keeps them from contending for the cores.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     public_url: str | None = Field(

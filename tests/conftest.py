@@ -80,6 +80,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Two test processes share two cores, each with a worker that trains: one thread each, as
+# the README advises for several workers on one machine (TensorFlow's default, one thread
+# per core, cost 10-20% more CPU per training step when the cores were contended).
+os.environ.setdefault("CNNPG_TRAINING_THREADS", "1")
 # The session application's administrator (classes are made with it).
 ADMIN = "session-admin-" + secrets.token_hex(12)
 FINISHED = ("succeeded", "failed", "cancelled")

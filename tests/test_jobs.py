@@ -36,6 +36,8 @@ def test_job_end_to_end(jc, tmp_path):
     progress = job["progress"]
     assert progress["epoch"] == 1 and progress["batch"] == progress["batches"] == 85  # 2700/32
     assert set(progress["history"][0]) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    # The worker trains with the threads CNNPG_TRAINING_THREADS gives it (tests/conftest.py).
+    assert job["device"] == f"CPU ({len(os.sched_getaffinity(0))} cores, 1 thread)"
 
     # The model is in the registry, downloads, and loads with plain Keras.
     model_id = result["model_id"]

@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any
 
 from app.config import Settings
+from app.networks.runtime import configure_tensorflow
 from app.services import Services
 from app.storage.tables import JobRow
 from app.training.bookkeeper import Bookkeeper
@@ -40,8 +41,9 @@ def worker_id(pid: int | None = None) -> str:
     return f"{socket.gethostname()}:{pid or os.getpid()}"
 
 
-def training_device() -> str:
-    """What TensorFlow trains on here: the first GPU if there is one, else the CPU."""
+def training_device(threads: int = 0) -> str:
+    """What TensorFlow trains on here: the first GPU if there is one, else the CPU (and the
+    threads it trains with, where CNNPG_TRAINING_THREADS sets them)."""
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
@@ -53,6 +55,8 @@ def training_device() -> str:
                     "loaded: pip uninstall -y tensorflow-cpu && pip install --force-reinstall "
                     "--no-deps tensorflow (README, Training on a GPU)")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if threads:
+        return f"CPU ({cores} cores, {threads} thread{'s' if threads > 1 else ''})"
     return f"CPU ({cores} cores)"
 
 
@@ -177,8 +181,9 @@ def run(settings: Settings) -> None:
     supervisor = os.environ.get("CNNPG_SUPERVISOR_PID")
     import tensorflow as tf
 
+    configure_tensorflow(settings.training_threads)  # before anything starts the runtime
     tf.config.experimental.enable_op_determinism()  # the same seed gives the same model
-    wid, device = worker_id(), training_device()
+    wid, device = worker_id(), training_device(settings.training_threads)
     holder: dict[str, Intake] = {}
     services = Services.build(settings, runner=lambda job_id: holder["intake"].take(job_id))
     books = Bookkeeper(services, wid, settings.worker_jobs, device)
