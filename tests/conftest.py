@@ -227,6 +227,18 @@ def playground_app(data_dir: Path, **settings: Any) -> Iterator[Playground]:
             pg.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tensorflow_threads() -> None:
+    """TensorFlow's threads, as an application sets them (CNNPG_INFERENCE_THREADS), before a
+    test's own Keras code starts TensorFlow's runtime, which fixes them for the process: a
+    test process whose first test used Keras directly computed on two threads per op, on
+    two cores that two test processes share."""
+    from app.config import Settings
+    from app.networks.runtime import configure_tensorflow
+
+    configure_tensorflow(Settings.model_fields["inference_threads"].default)
+
+
 @pytest.fixture(scope="session")
 def playground(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Playground]:
     """The session's application: one worker process (which trains up to CNNPG_WORKER_JOBS
