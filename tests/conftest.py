@@ -396,8 +396,9 @@ class PagePool:
 
     A page goes back in the pool only as a new one would come: its cookies, permissions and
     the storage of every origin it opened (localStorage, IndexedDB, caches) cleared, on
-    about:blank, with the mouse outside it. A page whose test failed, opened another page,
-    or called anything in LASTING (listeners, routes, init scripts…) is closed instead."""
+    about:blank, with the mouse outside it. A page whose test failed (in its `with` block, or
+    through the `page` fixture), showed an error, opened another page, or called anything in
+    LASTING (listeners, routes, init scripts…) is closed instead."""
 
     def __init__(self, browser: Any) -> None:
         self.browser = browser
@@ -493,10 +494,21 @@ def browser_page(browser, url: str, viewport: tuple[int, int] = VIEWPORT, **opti
     assert not errors, errors  # no script errors and no CSP violations
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    report = yield
+    if report.when == "call":
+        item.call_report = report  # type: ignore[attr-defined]
+    return report
+
+
 @pytest.fixture
-def page(browser, server):
+def page(browser, server, request):
     with browser_page(browser, server.url) as pg:
         yield pg
+        report = getattr(request.node, "call_report", None)
+        if report is not None and report.failed:
+            pg.lasting = True  # the page of a failed test is closed, not reused
 
 
 # ------------------------------------------------------------------ accessibility
