@@ -136,6 +136,11 @@ def test_a_colour_model_with_merges_and_its_own_class_names(client, tmp_path):
     assert sum(n["inputs"]) == pytest.approx(n["output"], abs=1e-5)  # shown with its inputs
     r = client.post(f"/api/models/{item['id']}/explain", json={"input": {"test_index": 0}})
     assert r.status_code == 422 and "without naming its dataset" in r.text
+    explain = client.get("/explain", params={"model": item["id"]}).text
+    assert "uploaded without naming its dataset" in explain  # no test images, and no canvas:
+    assert '<p class="hint" id="explain-begin">Upload an image to begin.</p>' in explain
+    draw = client.get("/draw", params={"model": item["id"]}).text
+    assert '<p class="hint" id="draw-begin">Upload an image: the prediction shows here.</p>' in draw
     page = client.get("/models").text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
 

@@ -30,6 +30,15 @@ def test_every_page_has_the_navigation(client):
             assert f'href="{href}"' in r.text and label in r.text, (path, label)
 
 
+def test_explain_and_draw_name_every_way_to_begin(client):
+    page = client.get("/explain", params={"model": "mnist_digits"}).text
+    assert ('<p class="hint" id="explain-begin">Draw a digit, upload an image or pick a test '
+            'image to begin.</p>') in page
+    page = client.get("/draw", params={"model": "mnist_digits"}).text
+    assert ('<p class="hint" id="draw-begin">Draw a digit in the box (or upload an image, or '
+            'pick a test image): the prediction updates as you draw.</p>') in page
+
+
 def test_security_headers_and_no_inline_script(client):
     for path in ("/", "/kernel-lab", "/explain", "/models", "/docs"):
         r = client.get(path)

@@ -217,9 +217,9 @@ def explain_page(request: Request, registry: RegistryDep, models: ModelsDep,
         except InvalidInput:
             available = False
         if not available:
+            instead = "draw or upload an image" if drawable(info) else "upload an image"
             dataset_note = (f"The {info.dataset} dataset's files are not available on this "
-                            "server, so its test images cannot be picked: draw or upload an "
-                            "image instead.")
+                            f"server, so its test images cannot be picked: {instead} instead.")
     return templates.TemplateResponse(request, "explain.html", {
         "active": "explain", "models": registry.list_models(), "info": info,
         "draws": drawable(info), "dataset_note": dataset_note, "changes": changes,
