@@ -424,9 +424,9 @@ class PagePool:
             return method(*args, **kwargs)
         return marked
 
-    def give_back(self, pg: Any, failed: bool) -> None:
+    def give_back(self, pg: Any) -> None:
         context = pg.context
-        if failed or getattr(pg, "lasting", False) or len(context.pages) != 1 or self.idle:
+        if getattr(pg, "lasting", False) or len(context.pages) != 1 or self.idle:
             context.close()
             return
         try:
@@ -480,17 +480,20 @@ def browser_page(browser, url: str, viewport: tuple[int, int] = VIEWPORT, **opti
     type(pg).on(pg, "console", on_console)
     pg.base_url = url
     pg.console_errors = errors
-    failed = True
     try:
         yield pg
-        failed = False
+    except BaseException:
+        pg.lasting = True  # the page of a failed test is closed, not reused
+        raise
     finally:
         if pool is None:
             pg.context.close()
         else:
             pg.remove_listener("pageerror", on_error)
             pg.remove_listener("console", on_console)
-            pool.give_back(pg, failed or bool(errors))
+            if errors:
+                pg.lasting = True
+            pool.give_back(pg)
     assert not errors, errors  # no script errors and no CSP violations
 
 
