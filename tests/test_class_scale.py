@@ -112,6 +112,37 @@ def test_each_queued_job_starts_when_a_place_frees_up():
     assert all(s.start_in_seconds == 0.0 for s in free.values())
 
 
+def test_a_job_taken_while_it_is_read_is_never_queued_without_a_place(make_playground):
+    """A job's status and its place in the queue are two reads: a worker that takes the job
+    between them once made it "queued" with no place (seen in a fresh-clone run). Here a
+    worker claims it right after its row is read, as that worker did."""
+    pg = make_playground(admin_token=ADMIN)  # no worker: jobs stay queued until claimed
+    c, jobs = pg.client, pg.services.jobs
+    first, second = (c.post("/api/jobs", json=TINY_JOB).json()["id"] for _ in range(2))
+    assert [j["queue_position"] for j in c.get("/api/jobs").json()] == [2, 1]
+
+    reads = 0
+
+    def read_then_claimed() -> list:
+        nonlocal reads
+        reads += 1
+        rows = [jobs.get(first), jobs.get(second)]
+        if reads == 1:
+            jobs.claim(first, "vm:1")  # taken between this read and the queue's
+        return rows
+
+    rows, spots = jobs.with_spots(read_then_claimed)
+    assert reads == 2  # read again, since the first read had a queued job with no place
+    assert [(r.status, spots.get(r.id)) for r in rows] == [
+        ("running", None), ("queued", spots[second])]
+    assert spots[second].position == 1
+    # Every answer that shows a queued job shows its place.
+    assert c.get(f"/api/jobs/{second}").json()["queue_position"] == 1
+    assert c.get(f"/api/jobs/{first}").json()["status"] == "running"
+    listed = {j["id"]: j for j in c.get("/api/jobs").json()}
+    assert (listed[first]["queue_position"], listed[second]["queue_position"]) == (None, 1)
+
+
 # ------------------------------------------------------------------ visitors and classes
 
 

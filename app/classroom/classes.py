@@ -31,6 +31,7 @@ from app.config import Settings
 from app.errors import Conflict, Forbidden, InvalidInput, LimitExceeded, NotFound
 from app.storage.database import Database
 from app.storage.tables import ClassRow, JobRow, LearnerRow, ModelRow, utcnow
+from app.training.queueing import QueueSpot, with_spots
 
 # No 0/O, 1/I/L: a code read off a projector is typed right the first time.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -144,7 +145,7 @@ class Board:
     max_size: int
     lessons: tuple[Lesson, ...] = ()
     # Every queued job's place and expected start (app/training/queueing.py), by job id.
-    spots: dict[str, Any] = field(default_factory=dict)
+    spots: dict[str, QueueSpot] = field(default_factory=dict)
 
     @property
     def expired(self) -> bool:
@@ -179,7 +180,7 @@ class Classes:
     learner's progress through them."""
 
     def __init__(self, database: Database, settings: Settings,
-                 queue: Callable[[], dict[str, Any]] | None = None) -> None:
+                 queue: Callable[[], dict[str, QueueSpot]] | None = None) -> None:
         self.database = database
         self.settings = settings
         self.lessons = LessonLibrary(settings.lessons_dir)
@@ -254,11 +255,15 @@ class Classes:
 
     def board(self, code: str, token: str | None, field: str = "path.code") -> Board:
         klass = self.require_teacher(code, token, field)
+        def class_jobs() -> list[JobRow]:
+            with self.database.session() as s:
+                return list(s.scalars(select(JobRow).where(JobRow.class_code == klass.code)
+                                      .order_by(JobRow.created.desc())))
+
+        jobs, spots = with_spots(class_jobs, self.queue)
         with self.database.session() as s:
             learners = list(s.scalars(select(LearnerRow).where(
                 LearnerRow.class_code == klass.code).order_by(LearnerRow.joined, LearnerRow.id)))
-            jobs = list(s.scalars(select(JobRow).where(JobRow.class_code == klass.code)
-                                  .order_by(JobRow.created.desc())))
             models = list(s.scalars(select(ModelRow).options(defer(ModelRow.keras_bytes))
                                     .where(ModelRow.class_code == klass.code)
                                     .order_by(ModelRow.created.desc())))
@@ -287,7 +292,6 @@ class Classes:
             leaderboard.setdefault(dataset, []).append(Standing(0, nick, dataset, acc, model_id))
         for dataset, rows in leaderboard.items():
             leaderboard[dataset] = ranked(rows)
-        spots = self.queue() if any(j.status == "queued" for j in jobs) else {}
         return Board(klass, list(by_nick.values()), dict(sorted(leaderboard.items())),
                      self.settings.max_class_size, lessons, spots)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import threading
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
@@ -28,7 +29,7 @@ from app.networks.architecture import ArchitectureSpec, Summary, check
 from app.networks.presets import PresetName, get_preset
 from app.storage.database import Database
 from app.storage.tables import ClassRow, JobRow, LearnerRow, WorkerRow, utcnow
-from app.training.queueing import QueueSpot, queue_spots, taking_order
+from app.training.queueing import QueueSpot, queue_spots, taking_order, with_spots
 
 FINISHED = ("succeeded", "failed", "cancelled")
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -250,6 +251,16 @@ class JobStore:
             seen = utcnow() - dt.timedelta(seconds=self.settings.heartbeat_timeout)
             places = s.scalar(select(func.sum(WorkerRow.slots)).where(WorkerRow.seen >= seen))
         return queue_spots(rows, int(places) if places else None)
+
+    def with_spots(self, read: Callable[[], Sequence[JobRow]]
+                   ) -> tuple[list[JobRow], dict[str, QueueSpot]]:
+        """Rows from `read` and the queued ones' places, as of one moment (queueing.with_spots)."""
+        return with_spots(read, self.queue)
+
+    def get_with_spot(self, job_id: str, field: str = "job_id") -> tuple[JobRow, QueueSpot | None]:
+        """The job and, while it is queued, its place, as of one moment."""
+        (row,), spots = self.with_spots(lambda: [self.get(job_id, field)])
+        return row, spots.get(row.id)
 
     def request_cancel(self, job_id: str, token: str | None, field: str = "job_id") -> JobRow:
         """A queued job is cancelled at once; a running one is stopped by its worker.

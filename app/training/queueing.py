@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,3 +80,22 @@ def queue_spots(rows: Sequence[JobRow], places: int | None, now: float | None = 
             heapq.heappush(ends, start + job_images(row) / speed * sharing)
         spots[row.id] = QueueSpot(i + 1, None if start is None else round(start, 1))
     return spots
+
+
+def with_spots(read: Callable[[], Sequence[JobRow]], queue: Callable[[], dict[str, QueueSpot]],
+               tries: int = 5) -> tuple[list[JobRow], dict[str, QueueSpot]]:
+    """Rows from `read`, and each queued one's place from `queue`, as of one moment.
+
+    They are two reads: a job a worker takes between them would show as queued with no
+    place. So the rows are read again until every queued one has its place: only a job
+    leaving the queue (started or cancelled) makes them differ, and that is rare."""
+    rows: list[JobRow] = []
+    spots: dict[str, QueueSpot] = {}
+    for _ in range(tries):
+        rows = list(read())
+        if not any(r.status == "queued" for r in rows):
+            return rows, {}
+        spots = queue()
+        if all(r.id in spots for r in rows if r.status == "queued"):
+            break
+    return rows, spots

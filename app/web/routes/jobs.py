@@ -81,8 +81,7 @@ def create_job(req: JobRequest, jobs: JobsDep, queue: QueueDep, token: TokenDep)
 @api.get("/api/jobs", response_model=list[JobOut])
 def list_jobs(jobs: JobsDep, token: TokenDep) -> list[JobOut]:
     """Every job, newest first, with status, progress and result."""
-    rows = jobs.list_jobs()
-    spots = jobs.queue() if any(r.status == "queued" for r in rows) else {}
+    rows, spots = jobs.with_spots(jobs.list_jobs)
     return [JobOut.of(r, token, spots.get(r.id)) for r in rows]
 
 
@@ -90,7 +89,8 @@ def list_jobs(jobs: JobsDep, token: TokenDep) -> list[JobOut]:
 def get_job(job_id: JobPath, jobs: JobsDep, token: TokenDep) -> JobOut:
     """The job: status, progress (live per-step curves, speed, time left), result; while
     queued, its place in the queue and estimated start."""
-    return JobOut.one(jobs.get(job_id, "path.job_id"), token, jobs)
+    row, spot = jobs.get_with_spot(job_id, "path.job_id")
+    return JobOut.of(row, token, spot)
 
 
 @api.post("/api/jobs/{job_id}/cancel", response_model=JobOut,
@@ -147,8 +147,7 @@ def compare_jobs(value: str, jobs: JobStore, settings: Settings, datasets: Datas
                  token: str | None) -> CompareOut:
     """The comparison the API returns and the Compare page shows."""
     ids = comparison.parse_job_ids(value, settings.max_compare_jobs)
-    rows = jobs.get_many(ids, "query.jobs")
-    spots = jobs.queue() if any(r.status == "queued" for r in rows) else {}
+    rows, spots = jobs.with_spots(lambda: jobs.get_many(ids, "query.jobs"))
 
     return CompareOut(
         jobs=[JobOut.of(r, token, spots.get(r.id)) for r in rows],
@@ -189,10 +188,6 @@ def panel_context(row: JobRow, datasets: DatasetCatalog, registry: Registry,
     return {"job": row, "classes": class_names(row, datasets), "spot": spot, "model": model}
 
 
-def queue_spot(jobs: JobStore, row: JobRow) -> QueueSpot | None:
-    return jobs.queue().get(row.id) if row.status == "queued" else None
-
-
 JOB_LIST = "*"  # the feed of the Jobs page (no job id looks like this)
 
 
@@ -204,7 +199,7 @@ def live_jobs(services: Services) -> LiveJobs:
     rows = templates.get_template("partials/job_rows.html")
 
     def read_list() -> Update:
-        jobs, spots = services.jobs.list_jobs(), services.jobs.queue()
+        jobs, spots = services.jobs.with_spots(services.jobs.list_jobs)
         key = tuple((r.id, r.status, (r.progress or {}).get("updated"), spots.get(r.id))
                     for r in jobs)
         return Update(key, (("rows", rows.render(jobs=jobs, spots=spots, picked=None)),))
@@ -216,8 +211,7 @@ def live_jobs(services: Services) -> LiveJobs:
     def read(job_id: str) -> Update:
         if job_id == JOB_LIST:
             return read_list()
-        row = services.jobs.get(job_id)
-        spot = queue_spot(services.jobs, row)
+        row, spot = services.jobs.get_with_spot(job_id)
         key = (row.status, (row.progress or {}).get("updated"), spot, row.error)
         last = rendered.get(job_id)
         if last is not None and last[0] == key:
@@ -240,15 +234,17 @@ PickedJob = Annotated[str | None, Query(alias="compare", pattern=JOB_ID_PATTERN,
 
 @pages.get("/jobs", response_class=HTMLResponse)
 def jobs_page(request: Request, jobs: JobsDep, picked: PickedJob = None) -> Response:
+    rows, spots = jobs.with_spots(jobs.list_jobs)
     return templates.TemplateResponse(request, "jobs.html", {
-        "active": "jobs", "jobs": jobs.list_jobs(), "spots": jobs.queue(), "picked": picked})
+        "active": "jobs", "jobs": rows, "spots": spots, "picked": picked})
 
 
 @pages.get("/jobs/rows", response_class=HTMLResponse)
 def jobs_rows(request: Request, jobs: JobsDep, picked: PickedJob = None) -> Response:
     """The rows once (the page itself gets them pushed: /jobs/events)."""
+    rows, spots = jobs.with_spots(jobs.list_jobs)
     return templates.TemplateResponse(request, "partials/job_rows.html", {
-        "jobs": jobs.list_jobs(), "spots": jobs.queue(), "picked": picked})
+        "jobs": rows, "spots": spots, "picked": picked})
 
 
 @pages.get("/jobs/events", response_class=EventSourceResponse)
@@ -263,9 +259,9 @@ async def jobs_events(live: LiveDep) -> AsyncIterator[ServerSentEvent]:
 @pages.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(job_id: JobPath, request: Request, jobs: JobsDep, token: TokenDep,
              datasets: DatasetsDep, registry: RegistryDep) -> Response:
-    row = jobs.get(job_id, "path.job_id")
+    row, spot = jobs.get_with_spot(job_id, "path.job_id")
     return templates.TemplateResponse(request, "job.html", {
-        "active": "jobs", **panel_context(row, datasets, registry, queue_spot(jobs, row)),
+        "active": "jobs", **panel_context(row, datasets, registry, spot),
         "yours": is_yours(row, token), "live": row.status not in FINISHED})
 
 
@@ -273,9 +269,9 @@ def job_page(job_id: JobPath, request: Request, jobs: JobsDep, token: TokenDep,
 def job_panel(job_id: JobPath, request: Request, jobs: JobsDep, datasets: DatasetsDep,
               registry: RegistryDep) -> Response:
     """The panel once (the page itself gets it pushed: /jobs/{id}/events)."""
-    row = jobs.get(job_id, "path.job_id")
+    row, spot = jobs.get_with_spot(job_id, "path.job_id")
     return templates.TemplateResponse(request, "partials/job_panel.html",
-                                      panel_context(row, datasets, registry, queue_spot(jobs, row)))
+                                      panel_context(row, datasets, registry, spot))
 
 
 async def existing_job(job_id: JobPath, jobs: JobsDep) -> str:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.storage.tables import JobRow
 from app.training import trainer
-from app.training.jobs import JOB_ID_PATTERN, JobStatus, JobStore, is_yours
+from app.training.jobs import JOB_ID_PATTERN, JobStatus, is_yours
 from app.training.queueing import QueueSpot, time_left
 from app.web.schemas import UtcDatetime
 
@@ -87,10 +87,6 @@ class JobOut(BaseModel):
         if not out.yours:
             out.nickname = None
         return out
-
-    @classmethod
-    def one(cls, row: JobRow, token: str | None, jobs: JobStore) -> JobOut:
-        return cls.of(row, token, jobs.queue().get(row.id) if row.status == "queued" else None)
 
 
 class JobCreated(BaseModel):
