@@ -476,6 +476,8 @@ def browser_page(browser, url: str, viewport: tuple[int, int] = VIEWPORT, **opti
         if m.type == "error":
             errors.append(m.text)
 
+    # The class's own `on`: the pool's wrapper of `pg.on` would mark the page as lasting,
+    # and these two listeners are removed before the page goes back.
     type(pg).on(pg, "pageerror", on_error)
     type(pg).on(pg, "console", on_console)
     pg.base_url = url
